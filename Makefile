@@ -1,0 +1,42 @@
+# Quill: `make run` to serve a development instance, `make test` for every gate.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --locked
+
+.PHONY: run test lint types pytest install bench bench-quick migration clean
+
+$(UV):
+	@echo "uv not found: installing it from the package index"
+	$(PYTHON) -m pip install --user --quiet uv || \
+		$(PYTHON) -m pip install --user --quiet --break-system-packages uv
+
+install: $(UV)
+	$(UV) sync --locked
+
+run: install
+	$(RUN) quill seed-demo
+	$(RUN) quill serve --host 127.0.0.1 --port 8000
+
+lint: install
+	$(RUN) ruff check src tests bench scripts
+
+types: install
+	$(RUN) mypy --strict src tests
+
+pytest: install
+	$(RUN) pytest -q -p no:cacheprovider
+
+test: lint types pytest
+
+bench: install
+	$(RUN) python -m bench.run
+
+bench-quick: install
+	$(RUN) python -m bench.run --quick
+
+migration: install
+	$(RUN) python scripts/regen_initial_migration.py
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

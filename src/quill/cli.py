@@ -1,0 +1,104 @@
+"""The ``quill`` console script."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from quill.settings import Settings, UnsafeSettingsError
+
+cli = typer.Typer(help="Quill clinical messaging and records backend.", no_args_is_help=True,
+                  add_completion=False)
+log = logging.getLogger("quill.cli")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    try:
+        settings.check_production_safety()
+    except UnsafeSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from quill.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    _migrate(settings)
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Migrate the database, then serve the API."""
+    import uvicorn
+
+    from quill.logging_setup import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    _migrate(settings)
+    settings.resolved_secret_key()  # generate the development secret once, before workers fork
+    log.info("serving", extra={"host": host, "port": port, "workers": workers})
+    uvicorn.run("quill.asgi:app", factory=True, host=host, port=port, workers=workers,
+                log_config=None, proxy_headers=False, server_header=False)
+
+
+@cli.command("verify-audit")
+def verify_audit() -> None:
+    """Verify the audit hash chain; exit 1 naming the first bad entry."""
+    from quill.audit.service import verify_chain
+    from quill.db.engine import make_engine, make_session_factory
+
+    settings = _settings()
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_session_factory(engine)() as db:
+                result = await verify_chain(db)
+        finally:
+            await engine.dispose()
+        if result.ok:
+            typer.echo(f"audit chain ok: {result.checked} entries verified")
+            return 0
+        typer.echo(f"audit chain broken at entry {result.first_bad_seq}: {result.reason} "
+                   f"({result.checked} entries verified before it)")
+        return 1
+
+    raise typer.Exit(asyncio.run(run()))
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Load demo organisations, users, patients, letters and threads (idempotent)."""
+    from quill.demo import seed
+
+    settings = _settings()
+    _migrate(settings)
+    for line in asyncio.run(seed(settings)):
+        typer.echo(line)
+
+
+def main() -> None:
+    try:
+        cli()
+    except UnsafeSettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,74 @@
+"""Engine and session factory built from settings; nothing here is module-level state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def async_url(url: str) -> URL:
+    """Accept plain ``postgresql://`` / ``sqlite:///`` URLs and pick the async driver."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def sync_url(url: str) -> URL:
+    """The same database through a synchronous driver (used by Alembic and CLI checks)."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when a transaction starts (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Take the write lock up front: a deferred transaction that read first fails with
+    # SQLITE_BUSY when it later tries to write after another writer committed.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    target = async_url(url)
+    if target.get_backend_name() == "sqlite":
+        database = target.database or ""
+        if database and database != ":memory:":
+            from pathlib import Path
+
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(target, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10,
+                               pool_pre_ping=True)
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)

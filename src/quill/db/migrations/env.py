@@ -1,0 +1,35 @@
+"""Alembic environment: async engine, batch mode for SQLite, UTC datetimes rendered plainly."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from quill.db.alembic_options import compare_options
+from quill.db.engine import make_engine
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, **compare_options())
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+url = context.config.attributes.get("database_url") or context.config.get_main_option(
+    "sqlalchemy.url"
+)
+if not url:
+    raise RuntimeError("no database URL given to Alembic")
+asyncio.run(_run_async(str(url)))

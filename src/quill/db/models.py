@@ -1,0 +1,10 @@
+"""Imports every table module so the metadata is complete (Alembic, tests, create_all)."""
+
+from __future__ import annotations
+
+import quill.audit.models
+import quill.auth.models
+import quill.users.models  # noqa: F401
+from quill.db.base import Base
+
+metadata = Base.metadata

@@ -1,0 +1,19 @@
+"""Demo data for `quill seed-demo`. Each domain adds its own idempotent seeding step."""
+
+from __future__ import annotations
+
+from quill.app import create_app
+from quill.settings import Settings
+
+
+async def seed(settings: Settings) -> list[str]:
+    """Run every seeding step inside one transaction; returns lines to print."""
+    app = create_app(settings)
+    runtime = app.state.runtime
+    lines: list[str] = []
+    try:
+        async with runtime.session_factory() as db, db.begin():
+            lines.append("demo data: nothing to add yet")
+    finally:
+        await runtime.engine.dispose()
+    return lines

@@ -1,0 +1,72 @@
+"""The one domain error tree. Each class knows its HTTP status; handlers live in quill.web."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class QuillError(Exception):
+    """Base of every error a service may raise on purpose."""
+
+    status_code = 400
+
+    def __init__(self, detail: Any = "Bad request", *, headers: dict[str, str] | None = None):
+        super().__init__(detail if isinstance(detail, str) else repr(detail))
+        self.detail = detail
+        self.headers = headers
+
+
+class Invalid(QuillError):
+    status_code = 400
+
+
+class Unauthenticated(QuillError):
+    status_code = 401
+
+    def __init__(self, detail: Any = "Not authenticated", **kwargs: Any):
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(QuillError):
+    status_code = 403
+
+
+class NotFound(QuillError):
+    status_code = 404
+
+    def __init__(self, detail: Any = "Not found", **kwargs: Any):
+        super().__init__(detail, **kwargs)
+
+
+class Conflict(QuillError):
+    status_code = 409
+
+
+class PreconditionFailed(QuillError):
+    """An If-Match version did not match the stored one."""
+
+    status_code = 412
+
+
+class Unprocessable(QuillError):
+    status_code = 422
+
+
+class RateLimited(QuillError):
+    status_code = 429
+
+
+class ServiceDisabled(QuillError):
+    status_code = 503
+
+
+class Upstream(QuillError):
+    """A downstream store (FHIR, openEHR, push service) failed. The detail stays in the log."""
+
+    status_code = 502
+    public_detail = "Upstream service error"
+
+
+class UpstreamTimeout(Upstream):
+    status_code = 504
+    public_detail = "Upstream service timed out"

@@ -1,0 +1,154 @@
+"""Request id, per-request JSON log line, security headers, metrics and the 500 safety net.
+
+Written as one pure ASGI middleware: it is on every request's hot path, and a single
+layer keeps the overhead to a dictionary update and one log call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("quill.request")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+
+class Metrics:
+    """Prometheus collectors owned by one app instance (no global registry)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "quill_http_requests_total", "HTTP requests served",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "quill_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route"], registry=self.registry,
+        )
+        self.store_latency = Histogram(
+            "quill_store_operation_duration_seconds", "FHIR/openEHR store operation latency",
+            ["store", "operation"], registry=self.registry,
+        )
+
+
+def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if secure:
+        headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    return headers
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = bytes(value).decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return str(uuid.uuid4())
+
+
+class RouteTemplates:
+    """Maps a concrete path to its route template (``/api/patients/{patient_id}``).
+
+    Built lazily from the OpenAPI paths, so it sees every route however routers nest;
+    a label per template (not per path) keeps metric cardinality bounded.
+    """
+
+    def __init__(self, templates: Callable[[], list[str]]) -> None:
+        self._templates = templates
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _table(self) -> list[tuple[re.Pattern[str], str]]:
+        if self._compiled is None:
+            ordered = sorted(self._templates(), key=lambda t: (t.count("{"), -len(t)))
+            self._compiled = [(compile_path(t)[0], t) for t in ordered]
+        return self._compiled
+
+    def match(self, path: str) -> str:
+        for regex, template in self._table():
+            if regex.match(path):
+                return template
+        return "unmatched"
+
+
+class ObservabilityMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, secure: bool, templates: RouteTemplates
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.templates = templates
+        self.extra_headers = _security_headers(secure)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(self.extra_headers)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            status = 500
+            if not response_started:
+                body = json.dumps(
+                    {"detail": "Internal server error", "request_id": request_id}
+                ).encode()
+                await send_wrapper({
+                    "type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())],
+                })
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            self._record(scope, state, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+        route = self.templates.match(scope.get("path", ""))
+        method = scope.get("method", "")
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(seconds)
+        log.info(
+            "request",
+            extra={
+                "request_id": state.get("request_id"),
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "user_id": state.get("user_id"),
+            },
+        )

@@ -1,0 +1,64 @@
+"""Production refuses unsafe settings; development keeps a generated secret."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from quill.settings import Settings, UnsafeSettingsError
+
+GOOD_SECRET = "k3Jq9-vXr2Lm8PzT0wYb4NcD6sFh1GaE"
+
+
+def _production(**values: object) -> Settings:
+    base: dict[str, object] = {"env": "production", "secret_key": GOOD_SECRET}
+    base.update(values)
+    return Settings.model_validate(base)
+
+
+@pytest.mark.parametrize("secret", ["", "short", "changeme", "secret", "change-me",
+                                    "a" * 40])
+def test_production_refuses_weak_secrets(secret: str) -> None:
+    with pytest.raises(UnsafeSettingsError, match="QUILL_SECRET_KEY"):
+        _production(secret_key=secret).check_production_safety()
+
+
+def test_production_refuses_wildcard_cors() -> None:
+    with pytest.raises(UnsafeSettingsError, match="QUILL_CORS_ORIGINS"):
+        _production(cors_origins="*").check_production_safety()
+
+
+def test_production_refuses_insecure_cookies() -> None:
+    with pytest.raises(UnsafeSettingsError, match="QUILL_COOKIE_SECURE"):
+        _production(cookie_secure=False).check_production_safety()
+
+
+def test_production_accepts_a_good_configuration() -> None:
+    settings = _production(cors_origins="https://app.example.org,https://b.example.org")
+    settings.check_production_safety()
+    assert settings.cors_origins == ["https://app.example.org", "https://b.example.org"]
+    assert settings.secure_cookies is True
+    assert settings.fhir_facade_enabled is False
+
+
+def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="")
+    first = settings.resolved_secret_key()
+    assert len(first) >= 32
+    assert Settings(data_dir=tmp_path, secret_key="").resolved_secret_key() == first
+    assert settings.database_url.endswith("quill.db")
+
+
+def test_cli_exits_non_zero_naming_the_setting(tmp_path: Path) -> None:
+    env = {"QUILL_ENV": "production", "QUILL_SECRET_KEY": "changeme",
+           "QUILL_DATA_DIR": str(tmp_path), "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "quill", "migrate"], env=env, capture_output=True, text=True,
+        check=False, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "QUILL_SECRET_KEY" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
