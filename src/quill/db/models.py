@@ -1,9 +1,14 @@
-"""Imports every table module so the metadata is complete (Alembic, tests, create_all)."""
+"""Imports every table module so the metadata is complete (Alembic, tests, create_all).
+
+Add a line here when a domain gains a models.py.
+"""
 
 from __future__ import annotations
 
 import quill.audit.models
 import quill.auth.models
+import quill.external_access.models
+import quill.organisations.models
 import quill.users.models  # noqa: F401
 from quill.db.base import Base
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:21:25.222114
+Create Date: 2026-11-25 12:25:02.188962
 """
 
 from collections.abc import Sequence
@@ -39,6 +39,15 @@ def upgrade() -> None:
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
+    )
+    op.create_table('organisations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('type', sa.String(length=40), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisations'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -79,16 +88,105 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.create_index('ix_auth_sessions_user_id', ['user_id'], unique=False)
 
+    op.create_table('external_grants',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.String(length=64), nullable=False),
+    sa.Column('user_type', sa.String(length=32), nullable=False),
+    sa.Column('access_level', sa.String(length=32), nullable=False),
+    sa.Column('granted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('granted_by', sa.Integer(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['granted_by'], ['users.id'], name=op.f('fk_external_grants_granted_by_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_external_grants_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_external_grants'))
+    )
+    with op.batch_alter_table('external_grants', schema=None) as batch_op:
+        batch_op.create_index('ix_external_grants_patient_id', ['patient_id'], unique=False)
+        batch_op.create_index('ix_external_grants_user_patient', ['user_id', 'patient_id'], unique=False)
+
+    op.create_table('organisation_features',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('feature_key', sa.String(length=64), nullable=False),
+    sa.Column('enabled_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('enabled_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['enabled_by'], ['users.id'], name=op.f('fk_organisation_features_enabled_by_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_organisation_features_organisation_id_organisations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisation_features')),
+    sa.UniqueConstraint('organisation_id', 'feature_key', name=op.f('uq_organisation_features_organisation_id'))
+    )
+    op.create_table('organisation_patients',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.String(length=64), nullable=False),
+    sa.Column('is_primary', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_organisation_patients_organisation_id_organisations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisation_patients')),
+    sa.UniqueConstraint('organisation_id', 'patient_id', name=op.f('uq_organisation_patients_organisation_id'))
+    )
+    with op.batch_alter_table('organisation_patients', schema=None) as batch_op:
+        batch_op.create_index('ix_organisation_patients_patient_id', ['patient_id'], unique=False)
+
+    op.create_table('organisation_staff',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('is_primary', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_organisation_staff_organisation_id_organisations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_organisation_staff_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisation_staff')),
+    sa.UniqueConstraint('organisation_id', 'user_id', name=op.f('uq_organisation_staff_organisation_id'))
+    )
+    with op.batch_alter_table('organisation_staff', schema=None) as batch_op:
+        batch_op.create_index('ix_organisation_staff_user_id', ['user_id'], unique=False)
+        batch_op.create_index('uq_organisation_staff_primary', ['user_id'], unique=True, sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+
+    op.create_table('external_invites',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('patient_id', sa.String(length=64), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.Column('user_type', sa.String(length=32), nullable=False),
+    sa.Column('invited_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('grant_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['grant_id'], ['external_grants.id'], name=op.f('fk_external_invites_grant_id_external_grants'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['invited_by'], ['users.id'], name=op.f('fk_external_invites_invited_by_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_external_invites')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_external_invites_token_hash'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('external_invites')
+    with op.batch_alter_table('organisation_staff', schema=None) as batch_op:
+        batch_op.drop_index('uq_organisation_staff_primary', sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+        batch_op.drop_index('ix_organisation_staff_user_id')
+
+    op.drop_table('organisation_staff')
+    with op.batch_alter_table('organisation_patients', schema=None) as batch_op:
+        batch_op.drop_index('ix_organisation_patients_patient_id')
+
+    op.drop_table('organisation_patients')
+    op.drop_table('organisation_features')
+    with op.batch_alter_table('external_grants', schema=None) as batch_op:
+        batch_op.drop_index('ix_external_grants_user_patient')
+        batch_op.drop_index('ix_external_grants_patient_id')
+
+    op.drop_table('external_grants')
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.drop_index('ix_auth_sessions_user_id')
 
     op.drop_table('auth_sessions')
     op.drop_table('users')
+    op.drop_table('organisations')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_patient_seq')

@@ -1,0 +1,84 @@
+"""The patient-access policy, in one place.
+
+A caller may see patient P when they are admin, staff sharing an organisation with P, the
+patient user linked to P, or hold an unrevoked external grant for P. Routes must use only
+``can_see_patient`` for one patient and ``visible_patient_ids`` inside list queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, exists, literal, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from quill.access.levels import is_admin, is_external, is_staff
+from quill.auth.deps import Caller
+from quill.errors import NotFound
+from quill.external_access.models import ExternalGrant
+from quill.organisations.models import PatientMembership, StaffMembership
+
+
+def _staff_patients(user_id: int) -> Select[Any]:
+    return (
+        select(PatientMembership.patient_id)
+        .join(StaffMembership,
+              StaffMembership.organisation_id == PatientMembership.organisation_id)
+        .where(StaffMembership.user_id == user_id)
+    )
+
+
+def _granted_patients(user_id: int) -> Select[Any]:
+    return select(ExternalGrant.patient_id).where(
+        ExternalGrant.user_id == user_id, ExternalGrant.revoked_at.is_(None)
+    )
+
+
+def visible_patient_ids(caller: Caller) -> Select[Any] | None:
+    """A subquery of patient ids the caller may see, or None meaning "every patient".
+
+    Use it inside list queries: ``.where(Model.patient_id.in_(visible))``.
+    """
+    level = caller.level
+    if is_admin(level):
+        return None
+    parts: list[Select[Any]] = []
+    if is_staff(level):
+        parts.append(_staff_patients(caller.user_id))
+    if is_external(level):
+        parts.append(_granted_patients(caller.user_id))
+    if caller.fhir_patient_id:
+        parts.append(select(literal(caller.fhir_patient_id)))
+    if not parts:
+        # Nobody: an always-empty selection keeps the query shape for callers.
+        return select(PatientMembership.patient_id).where(literal(False))
+    if len(parts) == 1:
+        return parts[0]
+    combined = union(*parts).subquery()
+    return select(combined.c[0])
+
+
+def patient_filter(caller: Caller, column: ColumnElement[str]) -> ColumnElement[bool] | None:
+    """A WHERE clause limiting ``column`` (a patient id) to what the caller may see."""
+    visible = visible_patient_ids(caller)
+    return None if visible is None else column.in_(visible)
+
+
+async def can_see_patient(db: AsyncSession, caller: Caller, patient_id: str) -> bool:
+    if is_admin(caller.level):
+        return True
+    if caller.fhir_patient_id == patient_id:
+        return True
+    visible = visible_patient_ids(caller)
+    if visible is None:
+        return True
+    inner = visible.subquery()
+    row = await db.execute(select(exists().where(inner.c[0] == patient_id)))
+    return bool(row.scalar())
+
+
+async def ensure_can_see_patient(db: AsyncSession, caller: Caller, patient_id: str) -> None:
+    """Raise NotFound (never Forbidden) so a record's existence is not revealed."""
+    if not await can_see_patient(db, caller, patient_id):
+        raise NotFound("Patient not found")
