@@ -86,6 +86,7 @@ class EmbeddedCompositionStore:
             created_at=now, updated_at=now,
         )
         self.db.add(row)
+        await self.db.flush()  # the version row references it
         uid = VersionUid(row.id, self.system_id, 1)
         self.db.add(CompositionVersion(composition_id=row.id, version=1,
                                        data=self._stamped(composition, uid), committed_at=now))
@@ -93,10 +94,10 @@ class EmbeddedCompositionStore:
         return uid
 
     async def read_composition(self, ehr_id: str, uid: str) -> StoredComposition:
+        wanted = VersionUid.parse(uid) if "::" in uid else None
         row = await self._composition(ehr_id, object_id_of(uid))
         version = row.latest_version
-        if "::" in uid:
-            wanted = VersionUid.parse(uid)
+        if wanted is not None:
             if wanted.system_id != self.system_id:
                 raise NotFound("Composition not found")
             version = wanted.version
