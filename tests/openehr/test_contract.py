@@ -44,7 +44,8 @@ async def test_create_and_read_by_object_id_and_version(
 ) -> None:
     ehr = await store.ensure_ehr("p1", NS)
     uid = await store.create_composition(ehr, letter(clock, "Hello", "**Markdown** body"))
-    assert UID.match(str(uid)) and uid.version == 1
+    assert UID.match(str(uid))
+    assert uid.version == 1
     for reference in (str(uid), uid.object_id):
         stored = await store.read_composition(ehr, reference)
         assert stored.uid == uid
@@ -87,7 +88,8 @@ async def test_update_adds_versions_and_keeps_old_ones(
     assert latest.uid == v2
     assert latest.data["name"]["value"] == "Final"
     old = await store.read_composition(ehr, str(v1))
-    assert old.uid == v1 and old.data["name"]["value"] == "Draft"
+    assert old.uid == v1
+    assert old.data["name"]["value"] == "Draft"
     page = await store.list_compositions(ehr, ARCHETYPE_ID, limit=10)
     assert [(item.uid, item.name) for item in page.items] == [(v2, "Final")]
 
@@ -101,8 +103,8 @@ async def test_update_from_a_stale_version_is_refused(
     with pytest.raises(PreconditionFailed):
         await store.update_composition(ehr, str(v1), letter(clock, "Lost update"))
     assert (await store.read_composition(ehr, v1.object_id)).data["name"]["value"] == "Second"
+    missing = VersionUid("00000000-0000-0000-0000-000000000000", v1.system_id, 1)
     with pytest.raises(NotFound):
-        missing = VersionUid("00000000-0000-0000-0000-000000000000", v1.system_id, 1)
         await store.update_composition(ehr, str(missing), letter(clock, "Ghost"))
     other = await store.ensure_ehr("p2", NS)
     with pytest.raises(NotFound):
@@ -144,9 +146,11 @@ async def test_list_is_newest_first_by_kind_with_keyset_paging(
     times = [item.start_time for item in seen]
     assert times == sorted(times, reverse=True)
     assert seen[0].name == "L4" or seen[0].name == "L3"
-    assert seen[-1].name == "L0" and seen[-1].composer_name == "Dr A"
+    assert seen[-1].name == "L0"
+    assert seen[-1].composer_name == "Dr A"
     everything = await store.list_compositions(ehr, ARCHETYPE_ID, limit=5)
-    assert everything.next_cursor is None and len(everything.items) == 5
+    assert everything.next_cursor is None
+    assert len(everything.items) == 5
 
 
 async def test_list_of_unknown_ehr_is_empty_and_bad_cursor_invalid(
@@ -154,7 +158,8 @@ async def test_list_of_unknown_ehr_is_empty_and_bad_cursor_invalid(
 ) -> None:
     ehr = await store.ensure_ehr("p1", NS)
     page = await store.list_compositions(ehr, ARCHETYPE_ID, limit=3)
-    assert page.items == [] and page.next_cursor is None
+    assert page.items == []
+    assert page.next_cursor is None
     with pytest.raises(Invalid):
         await store.list_compositions(ehr, ARCHETYPE_ID, limit=3, cursor="not-a-cursor!")
     with pytest.raises(Invalid):

@@ -58,7 +58,8 @@ async def test_admin_bearer_and_admin_cookie_sessions_are_accepted(
     user = await make_user(app, "facade-cookie-admin", level="admin", profession="administrator")
     async with await cookie_client(app, user) as browser:
         found = await browser.get(LOOKUP)
-        assert found.status_code == 200 and found.json()["ehr_id"]["value"] == ehr_id
+        assert found.status_code == 200
+        assert found.json()["ehr_id"]["value"] == ehr_id
         # A cookie session still needs the CSRF header to write.
         refused = await browser.post("/openehr/v1/ehr", json=ehr_status("p2", "ns"))
         assert refused.status_code == 401
@@ -78,7 +79,8 @@ async def test_only_the_letter_list_query_is_accepted(
               "before_time": "2026-01-01T00:00:00+00:00", "before_uid": "~"}
     good = {"q": LIST_QUERY, "query_parameters": params, "fetch": 5}
     ok = await client.post("/openehr/v1/query/aql", json=good, headers=admin.headers)
-    assert ok.status_code == 200 and ok.json()["rows"] == []
+    assert ok.status_code == 200
+    assert ok.json()["rows"] == []
     bad_bodies = [
         {**good, "q": "SELECT e/ehr_id/value FROM EHR e"},
         {**good, "query_parameters": {**params, "extra": "x"}},
@@ -140,7 +142,8 @@ async def test_cli_upload_template(
     assert first.exit_code == 0, first.output
     assert "uploaded" in first.output
     second = await asyncio.to_thread(runner.invoke, cli, ["upload-template"])
-    assert second.exit_code == 0 and "already present" in second.output
+    assert second.exit_code == 0
+    assert "already present" in second.output
     monkeypatch.setenv("QUILL_EHRBASE_TOKEN", "wrong")
     refused = await asyncio.to_thread(runner.invoke, cli, ["upload-template"])
     assert refused.exit_code == 1

@@ -56,8 +56,8 @@ async def test_bearer_token_wins_over_basic(database_url: str, tmp_path: Path) -
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_server_errors_are_upstream(database_url: str, tmp_path: Path) -> None:
     async with raw_peer(500, b'{"error": "db down"}') as peer:
-        async with make_client(make_settings(database_url, tmp_path,
-                                             ehrbase_url=peer.url)) as client:
+        settings = make_settings(database_url, tmp_path, ehrbase_url=peer.url)
+        async with make_client(settings) as client:
             store = EhrbaseCompositionStore(client)
             with pytest.raises(Upstream) as caught:
                 await store.ensure_ehr("p", "ns")
