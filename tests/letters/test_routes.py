@@ -72,7 +72,8 @@ async def test_create_list_and_read_a_letter(
     created = await post(client, world.staff, "pat-1")
     assert created.status_code == 200
     body = created.json()
-    assert body["patient_id"] == "pat-1" and body["title"] == "Clinic letter"
+    assert body["patient_id"] == "pat-1"
+    assert body["title"] == "Clinic letter"
     uid = body["composition_uid"]
     assert UID.match(uid)
     listed = await client.get("/api/patients/pat-1/letters", headers=world.staff.headers)
@@ -195,8 +196,10 @@ async def test_cookie_writes_need_csrf(app: FastAPI, world: World) -> None:
 
 
 async def test_bad_bodies_are_rejected(client: httpx.AsyncClient, world: World) -> None:
-    for body in ({"title": "", "body": "x"}, {"title": "t", "body": "x", "extra": 1},
-                 {"title": "t", "body": "x", "author_email": "not-an-email"}, {"body": "x"}):
+    bodies: list[dict[str, object]] = [
+        {"title": "", "body": "x"}, {"title": "t", "body": "x", "extra": 1},
+        {"title": "t", "body": "x", "author_email": "not-an-email"}, {"body": "x"}]
+    for body in bodies:
         response = await post(client, world.staff, "pat-1", body)
         assert response.status_code == 422, body
 
