@@ -14,7 +14,10 @@ from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
-from quill.runtime import Runtime
+from quill.letters.router import router as letters_router
+from quill.openehr.facade import router as openehr_facade_router
+from quill.openehr.wiring import ehrbase_adapter, embedded_factory, external_factory
+from quill.runtime import HealthProbe, Runtime
 from quill.settings import Settings
 from quill.web.errors import install_error_handlers
 from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
@@ -37,13 +40,26 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     runtime.health_probes["auth_db"] = database_answers
     # The embedded FHIR and openEHR stores live in the same database.
     runtime.health_probes.setdefault("fhir", database_answers)
-    runtime.health_probes.setdefault("ehrbase", database_answers)
+    _wire_openehr(runtime, database_answers)
     return runtime
+
+
+def _wire_openehr(runtime: Runtime, database_answers: HealthProbe) -> None:
+    settings = runtime.settings
+    if not settings.ehrbase_url:
+        runtime.compositions = embedded_factory(runtime.clock, runtime.ids)
+        runtime.health_probes["ehrbase"] = database_answers
+        return
+    adapter = ehrbase_adapter(settings)
+    runtime.compositions = external_factory(adapter)
+    runtime.health_probes["ehrbase"] = adapter.available
+    runtime.shutdown_hooks.append(adapter.client.aclose)
 
 
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
+    api.include_router(letters_router)
     return api
 
 
@@ -77,6 +93,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(metrics_router)
+    if settings.openehr_facade_enabled and not settings.ehrbase_url:
+        # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.
+        app.include_router(openehr_facade_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

@@ -96,6 +96,31 @@ def seed_demo() -> None:
         typer.echo(line)
 
 
+@cli.command("upload-template")
+def upload_template_command() -> None:
+    """Upload the letter template (quill_letter.v1) to QUILL_EHRBASE_URL."""
+    from quill.errors import QuillError
+    from quill.openehr.http import make_client
+    from quill.openehr.template_upload import letter_template, upload_template
+
+    settings = _settings()
+    if not settings.ehrbase_url:
+        typer.echo("error: QUILL_EHRBASE_URL is not set (the embedded store needs no template)",
+                   err=True)
+        raise typer.Exit(1)
+
+    async def run() -> str:
+        async with make_client(settings) as client:
+            return await upload_template(client, letter_template())
+
+    try:
+        outcome = asyncio.run(run())
+    except QuillError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"template quill_letter.v1: {outcome}")
+
+
 def main() -> None:
     try:
         cli()

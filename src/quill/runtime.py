@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource
+from quill.openehr.port import CompositionStore
 from quill.settings import Settings
 
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -26,3 +27,11 @@ class Runtime:
     passwords: PasswordHasher
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+    # openEHR: call with the request's session; the embedded store joins its transaction.
+    compositions: Callable[[AsyncSession], CompositionStore] | None = None
+
+    def composition_store(self, db: AsyncSession) -> CompositionStore:
+        """The openEHR store for this session (wired by create_app)."""
+        if self.compositions is None:
+            raise RuntimeError("no CompositionStore wired; build the app with create_app")
+        return self.compositions(db)
