@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource
+from quill.events.bus import EventBus
+from quill.push.notifier import PushNotifier
 from quill.settings import Settings
 
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -26,3 +28,8 @@ class Runtime:
     passwords: PasswordHasher
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+    # Live events for SSE streams (in-process, or Redis when QUILL_REDIS_URL is set).
+    events: EventBus = field(kw_only=True)
+    # Seconds of silence before an SSE stream sends ": ping"; tests shorten it.
+    events_ping_seconds: float = field(default=15.0, kw_only=True)
+    push: PushNotifier = field(kw_only=True)

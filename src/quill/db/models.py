@@ -9,6 +9,7 @@ import quill.audit.models
 import quill.auth.models
 import quill.external_access.models
 import quill.organisations.models
+import quill.push.models
 import quill.users.models  # noqa: F401
 from quill.db.base import Base
 

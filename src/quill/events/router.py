@@ -1,0 +1,52 @@
+"""GET /api/conversations/events: the caller's live events as Server-Sent Events.
+
+Must be included before any ``/conversations/{id}`` route so that path cannot shadow it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from quill.auth.deps import CurrentCaller
+from quill.auth.sessions import live_session
+from quill.events.stream import EventStreamResponse, StillAllowed, event_frames
+from quill.runtime import Runtime
+from quill.users.models import User
+from quill.web.deps import RuntimeDep
+
+router = APIRouter(tags=["conversations"])
+
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`event: message.created|conversation.updated` with "
+                       '`data: {"conversation_id": <id>, "message_id": <id or null>}`; '
+                       "a `: ping` comment when idle.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    401: {"description": "Not authenticated"},
+}
+
+
+def _still_allowed(runtime: Runtime, user_id: int, session_id: str) -> StillAllowed:
+    async def check() -> bool:
+        # A short session of its own: the request's session was released when the
+        # endpoint returned, so a long stream holds no database connection.
+        async with runtime.session_factory() as db:
+            session = await live_session(db, session_id, runtime.clock.now())
+            user = await db.get(User, user_id)
+            return (session is not None and session.user_id == user_id
+                    and user is not None and user.is_active)
+
+    return check
+
+
+@router.get("/conversations/events", response_class=EventStreamResponse,
+            responses=_STREAM_DOC)
+async def conversation_events(caller: CurrentCaller, runtime: RuntimeDep) -> Response:
+    frames = event_frames(
+        runtime.events, caller.user_id, ping_seconds=runtime.events_ping_seconds,
+        still_allowed=_still_allowed(runtime, caller.user_id, caller.session_id),
+    )
+    return EventStreamResponse(frames)
