@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
 
 from quill.auth.deps import CurrentCaller
 from quill.auth.sessions import live_session
@@ -42,8 +43,10 @@ def _still_allowed(runtime: Runtime, user_id: int, session_id: str) -> StillAllo
     return check
 
 
-@router.get("/conversations/events", response_class=EventStreamResponse,
-            responses=_STREAM_DOC)
+# The default response class on purpose: FastAPI treats an EventSourceResponse class as
+# "the endpoint is a generator" and would keep the request's dependencies (and so its
+# database session) open for the whole stream.
+@router.get("/conversations/events", response_class=StreamingResponse, responses=_STREAM_DOC)
 async def conversation_events(caller: CurrentCaller, runtime: RuntimeDep) -> Response:
     frames = event_frames(
         runtime.events, caller.user_id, ping_seconds=runtime.events_ping_seconds,
