@@ -114,3 +114,11 @@ async def test_disconnect_ends_the_subscription(app: FastAPI) -> None:
         async with asyncio.timeout(10):
             while bus.subscriber_count:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
+
+
+async def test_clinical_switch_off_is_503(app: FastAPI, client: httpx.AsyncClient) -> None:
+    alice = await logged_in(app, "alice")
+    runtime_of(app).settings.clinical_services_enabled = False
+    response = await client.get(STREAM, headers=alice.headers)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Clinical services are disabled"}

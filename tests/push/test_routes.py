@@ -105,7 +105,7 @@ async def test_malformed_subscriptions_are_422(
 
 
 @pytest.mark.parametrize("endpoint", [
-    "http://10.0.0.1/push", "ftp://127.0.0.1/push", "http://user:pw@127.0.0.1/push",
+    "http://10.0.0.1/push", "http://example.org/push", "ftp://127.0.0.1/push", "http://user:pw@127.0.0.1/push",
     "not a url", "http://127.0.0.1:99999/push",
 ])
 async def test_development_refuses_plain_http_beyond_loopback(

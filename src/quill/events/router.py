@@ -7,17 +7,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 
 from quill.auth.deps import CurrentCaller
 from quill.auth.sessions import live_session
+from quill.errors import ServiceDisabled
 from quill.events.stream import EventStreamResponse, StillAllowed, event_frames
 from quill.runtime import Runtime
 from quill.users.models import User
 from quill.web.deps import RuntimeDep
 
-router = APIRouter(tags=["conversations"])
+
+async def clinical_services_on(runtime: RuntimeDep) -> None:
+    # Live events belong to messaging, a clinical service (contract: "Clinical services switch").
+    if not runtime.settings.clinical_services_enabled:
+        raise ServiceDisabled("Clinical services are disabled")
+
+
+router = APIRouter(tags=["conversations"], dependencies=[Depends(clinical_services_on)])
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -27,6 +35,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     401: {"description": "Not authenticated"},
+    503: {"description": "Clinical services are disabled"},
 }
 
 
