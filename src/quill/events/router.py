@@ -5,10 +5,12 @@ Must be included before any ``/conversations/{id}`` route so that path cannot sh
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from quill.auth.deps import CurrentCaller
 from quill.auth.sessions import live_session
@@ -17,6 +19,8 @@ from quill.events.stream import EventStreamResponse, StillAllowed, event_frames
 from quill.runtime import Runtime
 from quill.users.models import User
 from quill.web.deps import RuntimeDep
+
+log = logging.getLogger("quill.events")
 
 
 async def clinical_services_on(runtime: RuntimeDep) -> None:
@@ -43,18 +47,22 @@ def _still_allowed(runtime: Runtime, user_id: int, session_id: str) -> StillAllo
     async def check() -> bool:
         # A short session of its own: the request's session was released when the
         # endpoint returned, so a long stream holds no database connection.
-        async with runtime.session_factory() as db:
-            session = await live_session(db, session_id, runtime.clock.now())
-            user = await db.get(User, user_id)
-            return (session is not None and session.user_id == user_id
-                    and user is not None and user.is_active)
+        try:
+            async with runtime.session_factory() as db:
+                session = await live_session(db, session_id, runtime.clock.now())
+                user = await db.get(User, user_id)
+        except (SQLAlchemyError, OSError):
+            log.warning("could not re-check a stream's session; ending it", exc_info=True)
+            return False
+        return (session is not None and session.user_id == user_id
+                and user is not None and user.is_active)
 
     return check
 
 
-# The default response class on purpose: FastAPI treats an EventSourceResponse class as
-# "the endpoint is a generator" and would keep the request's dependencies (and so its
-# database session) open for the whole stream.
+# StreamingResponse (not EventSourceResponse) as the declared class on purpose: FastAPI
+# treats an EventSourceResponse class as "the endpoint is a generator" and would keep the
+# request's dependencies (and so its database session) open for the whole stream.
 @router.get("/conversations/events", response_class=StreamingResponse, responses=_STREAM_DOC)
 async def conversation_events(caller: CurrentCaller, runtime: RuntimeDep) -> Response:
     frames = event_frames(
