@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -94,3 +95,32 @@ async def test_channels_with_other_prefixes_are_not_heard(prefix: str) -> None:
     finally:
         await mine.close()
         await theirs.close()
+
+
+async def test_bus_recovers_when_its_connection_is_killed(prefix: str) -> None:
+    bus = RedisEventBus(REDIS_URL, prefix=prefix)
+    admin = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        async with bus.subscribe(1) as events:
+            await bus.publish(Event.create("message.created", 1, message_id=1, recipients=[1]))
+            assert (await events.get()).conversation_id == 1
+            clients = await admin.client_list()
+            ours = [c["id"] for c in clients if c.get("name") == f"{prefix}-events"
+                    and int(c.get("sub", 0)) > 0]
+            assert len(ours) == 1
+            await admin.client_kill_filter(_id=ours[0])
+            # Publish until the re-subscribed listener hears one: the channel is back.
+            async with asyncio.timeout(20):
+                while True:
+                    await bus.publish(Event.create("message.created", 2, message_id=2,
+                                                   recipients=[1]))
+                    try:
+                        async with asyncio.timeout(0.5):
+                            event = await events.get()
+                    except TimeoutError:
+                        continue
+                    assert event.conversation_id == 2
+                    break
+    finally:
+        await admin.aclose()
+        await bus.close()

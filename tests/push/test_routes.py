@@ -14,6 +14,7 @@ from quill.app import create_app
 from quill.clock import ManualClock
 from quill.push.keys import KEY_FILE, b64url_decode
 from quill.push.models import PushSubscription
+from quill.push.service import MAX_SUBSCRIPTIONS_PER_USER
 from quill.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import cookie_client, logged_in, make_user, runtime_of
@@ -156,3 +157,18 @@ async def test_production_refuses_private_endpoints(
             assert accepted.status_code == 200
             public = await http.get("/api/push/vapid-public-key")
             assert public.json()["public_key"] == push.public_key
+
+
+async def test_a_user_keeps_at_most_the_newest_subscriptions(
+    app: FastAPI, client: httpx.AsyncClient,
+) -> None:
+    alice = await logged_in(app, "alice")
+    clock = runtime_of(app).clock
+    assert isinstance(clock, ManualClock)
+    for n in range(MAX_SUBSCRIPTIONS_PER_USER + 2):
+        clock.advance(seconds=1)
+        await client.post("/api/push/subscribe", headers=alice.headers,
+                          json=Browser().subscription(f"http://127.0.0.1:9/{n:02d}"))
+    kept = [endpoint for endpoint, _ in await owners(app)]
+    assert len(kept) == MAX_SUBSCRIPTIONS_PER_USER
+    assert kept[0].endswith("/02")

@@ -26,7 +26,8 @@ RETRY_SECONDS = 1.0
 class RedisEventBus:
     def __init__(self, url: str, *, prefix: str = "quill") -> None:
         self.channel = f"{prefix}:events"
-        self._redis: Redis = Redis.from_url(url)
+        # Named, so an operator can tell Quill's connections apart in CLIENT LIST.
+        self._redis: Redis = Redis.from_url(url, client_name=f"{prefix}-events")
         self._fanout = LocalFanout()
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -73,12 +74,15 @@ class RedisEventBus:
     async def _listen(self, pubsub: PubSub) -> None:
         while True:
             try:
+                if not pubsub.subscribed:
+                    await pubsub.subscribe(self.channel)
+                # Reconnecting re-subscribes; events published meanwhile are lost.
                 async for message in pubsub.listen():
                     if message["type"] == "message":
                         self._deliver(message["data"])
             except (RedisError, OSError):
                 log.warning("event channel lost; reconnecting", exc_info=True)
-                await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(RETRY_SECONDS)
 
     def _deliver(self, raw: bytes | str) -> None:
         try:

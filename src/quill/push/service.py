@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,10 @@ from quill.auth.deps import Caller
 from quill.push.endpoints import check_endpoint
 from quill.push.models import PushSubscription
 from quill.push.schemas import SubscribeRequest
+
+# Each message fans out to every subscription of its recipients; a cap keeps one account
+# from turning Quill into a request amplifier. Browsers beyond it lose the oldest entry.
+MAX_SUBSCRIPTIONS_PER_USER = 20
 
 
 async def subscribe(
@@ -33,6 +37,18 @@ async def subscribe(
               "auth": body.keys.auth, "updated_at": now},
     )
     await db.execute(statement)
+    await _keep_newest(db, caller.user_id)
+
+
+async def _keep_newest(db: AsyncSession, user_id: int) -> None:
+    stale = (
+        select(PushSubscription.id).where(PushSubscription.user_id == user_id)
+        .order_by(PushSubscription.updated_at.desc(), PushSubscription.id.desc())
+        .offset(MAX_SUBSCRIPTIONS_PER_USER)
+    )
+    ids = list((await db.execute(stale)).scalars())
+    if ids:
+        await db.execute(delete(PushSubscription).where(PushSubscription.id.in_(ids)))
 
 
 async def unsubscribe(db: AsyncSession, caller: Caller, endpoint: str) -> None:
