@@ -10,12 +10,16 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI
+from fastapi import BackgroundTasks, FastAPI
 from sqlalchemy import select
 
+from quill.auth.deps import CurrentCaller
+from quill.events.bus import Event
 from quill.push.keys import b64url_decode
 from quill.push.models import PushSubscription
 from quill.settings import Settings
+from quill.users.models import User
+from quill.web.deps import DbSession
 from tests.helpers import LoggedIn, logged_in, runtime_of
 from tests.loopback import serve
 from tests.push.pushservice import Browser, PushService
@@ -65,7 +69,7 @@ async def test_sends_a_valid_encrypted_vapid_signed_request(
     public_key = (await client.get("/api/push/vapid-public-key")).json()["public_key"]
 
     runtime = runtime_of(app)
-    runtime.push.notify([alice.user_id], 17)
+    await runtime.push.notify([alice.user_id], 17)
     await runtime.push.drain()
 
     [request] = service.received
@@ -86,7 +90,7 @@ async def test_only_the_named_users_are_notified(
     await subscribe(client, alice, Browser().subscription(f"{push_url}/a1"))
     await subscribe(client, alice, Browser().subscription(f"{push_url}/a2"))
     await subscribe(client, bob, Browser().subscription(f"{push_url}/b"))
-    runtime_of(app).push.notify([alice.user_id], 3)
+    await runtime_of(app).push.notify([alice.user_id], 3)
     await runtime_of(app).push.drain()
     assert sorted(r.path for r in service.received) == ["/a1", "/a2"]
 
@@ -99,7 +103,7 @@ async def test_gone_endpoints_are_removed(
     await subscribe(client, alice, Browser().subscription(f"{push_url}/gone"))
     await subscribe(client, alice, Browser().subscription(f"{push_url}/fine"))
     service.statuses["/gone"] = status
-    runtime_of(app).push.notify([alice.user_id], 1)
+    await runtime_of(app).push.notify([alice.user_id], 1)
     await runtime_of(app).push.drain()
     assert await endpoints(app) == [f"{push_url}/fine"]
 
@@ -111,7 +115,7 @@ async def test_other_failures_keep_the_subscription(
     await subscribe(client, alice, Browser().subscription(f"{push_url}/busy"))
     await subscribe(client, alice, Browser().subscription("http://127.0.0.1:1/closed"))
     service.status = 503
-    runtime_of(app).push.notify([alice.user_id], 1)
+    await runtime_of(app).push.notify([alice.user_id], 1)
     await runtime_of(app).push.drain()
     assert len(await endpoints(app)) == 2
 
@@ -123,8 +127,35 @@ async def test_notify_returns_before_the_push_service_answers(
     await subscribe(client, alice, Browser().subscription(f"{push_url}/slow"))
     service.gate = asyncio.Event()
     runtime = runtime_of(app)
-    runtime.push.notify([alice.user_id], 1)  # returns at once; delivery runs in a task
+    async with asyncio.timeout(10):  # a guard: notify() must not wait for the answer
+        await runtime.push.notify([alice.user_id], 1)
     await service.arrived.wait()  # the request is out while notify() has long returned
     service.gate.set()
     await runtime.push.drain()
     assert len(service.received) == 1
+
+
+async def test_route_hands_events_and_pushes_to_background_tasks_after_commit(
+    app: FastAPI, client: httpx.AsyncClient, service: PushService, push_url: str,
+) -> None:
+    """The pattern messaging uses: publish and notify once the response is committed."""
+    alice, bob = await logged_in(app, "alice"), await logged_in(app, "bob")
+    await subscribe(client, bob, Browser().subscription(f"{push_url}/bob"))
+    runtime = runtime_of(app)
+
+    @app.post("/api/test-new-message")
+    async def new_message(
+        caller: CurrentCaller, db: DbSession, background: BackgroundTasks,
+    ) -> dict[str, bool]:
+        assert await db.get(User, caller.user_id) is not None
+        background.add_task(runtime.events.publish, Event.create(
+            "message.created", 4, message_id=40, recipients=[bob.user_id]))
+        background.add_task(runtime.push.notify, [bob.user_id], 4)
+        return {"ok": True}
+
+    async with runtime.events.subscribe(bob.user_id) as events:
+        response = await client.post("/api/test-new-message", headers=alice.headers)
+        assert response.status_code == 200
+        assert (await events.get()).message_id == 40
+    await runtime.push.drain()
+    assert [r.path for r in service.received] == ["/bob"]

@@ -67,10 +67,12 @@ class PushNotifier:
         """The VAPID application server key, or None when push is not configured."""
         return self._keys.public_key if self._keys else None
 
-    def notify(self, user_ids: Iterable[int], conversation_id: int) -> None:
+    async def notify(self, user_ids: Iterable[int], conversation_id: int) -> None:
         """Start notifying every subscription of ``user_ids``; returns at once.
 
-        Call it only after the transaction that created the message has committed.
+        Call it only after the transaction that created the message has committed, e.g.
+        ``background.add_task(runtime.push.notify, user_ids, conversation_id)``. It is a
+        coroutine so that it always runs on the event loop, never in a worker thread.
         """
         recipients = sorted(set(user_ids))
         if self._vapid is None or not recipients:
