@@ -60,9 +60,9 @@ def _still_allowed(runtime: Runtime, user_id: int, session_id: str) -> StillAllo
     return check
 
 
-# StreamingResponse (not EventSourceResponse) as the declared class on purpose: FastAPI
-# treats an EventSourceResponse class as "the endpoint is a generator" and would keep the
-# request's dependencies (and so its database session) open for the whole stream.
+# A plain endpoint that returns the streaming response (not a generator endpoint): the
+# request's dependencies, and so its database session, close when it returns, before the
+# stream starts.
 @router.get("/conversations/events", response_class=StreamingResponse, responses=_STREAM_DOC)
 async def conversation_events(caller: CurrentCaller, runtime: RuntimeDep) -> Response:
     frames = event_frames(

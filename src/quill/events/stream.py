@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from functools import partial
 
 import anyio
-from fastapi.sse import EventSourceResponse
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from quill.events.bus import Event, EventBus
@@ -56,12 +56,14 @@ async def event_frames(
             yield frame(event)
 
 
-class EventStreamResponse(EventSourceResponse):
-    """A stream that stops as soon as the client goes away.
+class EventStreamResponse(StreamingResponse):
+    """A ``text/event-stream`` response that stops as soon as the client goes away.
 
     Starlette only notices a vanished client on its next write; an idle stream would keep
     its subscription until the next ping. Watching ``receive`` ends it at once.
     """
+
+    media_type = "text/event-stream"
 
     def __init__(self, content: AsyncIterator[bytes], status_code: int = 200) -> None:
         super().__init__(content, status_code=status_code,
