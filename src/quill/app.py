@@ -12,25 +12,47 @@ from sqlalchemy import text
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
+from quill.events.bus import EventBus, InProcessEventBus
+from quill.events.redis_bus import RedisEventBus
+from quill.events.router import router as events_router
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
 from quill.letters.router import router as letters_router
 from quill.openehr.facade import router as openehr_facade_router
 from quill.openehr.wiring import ehrbase_adapter, embedded_factory, external_factory
+from quill.push.keys import load_vapid_keys
+from quill.push.notifier import PushNotifier
+from quill.push.router import router as push_router
 from quill.runtime import HealthProbe, Runtime
 from quill.settings import Settings
 from quill.web.errors import install_error_handlers
 from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
 
 
+def _event_bus(settings: Settings) -> EventBus:
+    if settings.redis_url:
+        return RedisEventBus(settings.redis_url, prefix=settings.redis_prefix)
+    return InProcessEventBus()
+
+
 def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         secret_key=settings.resolved_secret_key(),
         passwords=PasswordHasher.from_settings(settings),
+        events=_event_bus(settings),
+        push=PushNotifier(
+            session_factory=session_factory, keys=load_vapid_keys(settings),
+            subject=settings.vapid_subject, clock=clock,
+            production=settings.is_production,
+            timeout_seconds=settings.outbound_timeout_seconds,
+        ),
     )
+    runtime.shutdown_hooks.append(runtime.events.close)
+    runtime.shutdown_hooks.append(runtime.push.close)
 
     async def database_answers() -> bool:
         async with engine.connect() as connection:
@@ -60,6 +82,9 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
     api.include_router(letters_router)
+    # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
+    api.include_router(events_router)
+    api.include_router(push_router)
     return api
 
 

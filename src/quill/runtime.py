@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource
+from quill.events.bus import EventBus
 from quill.openehr.port import CompositionStore
+from quill.push.notifier import PushNotifier
 from quill.settings import Settings
 
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -35,3 +37,8 @@ class Runtime:
         if self.compositions is None:
             raise RuntimeError("no CompositionStore wired; build the app with create_app")
         return self.compositions(db)
+    # Live events for SSE streams (in-process, or Redis when QUILL_REDIS_URL is set).
+    events: EventBus = field(kw_only=True)
+    # Seconds of silence before an SSE stream sends ": ping"; tests shorten it.
+    events_ping_seconds: float = field(default=15.0, kw_only=True)
+    push: PushNotifier = field(kw_only=True)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     ehrbase_password: str = ""
     ehrbase_token: str = ""
     redis_url: str = ""
+    # Namespaces Quill's keys and channels, so several deployments can share one Redis.
+    redis_prefix: str = "quill"
     smtp_url: str = ""
     smtp_from: str = "Quill <no-reply@quill.invalid>"
     clinical_services_enabled: bool = True

@@ -11,6 +11,7 @@ import quill.external_access.models
 import quill.messaging.models
 import quill.openehr.models
 import quill.organisations.models
+import quill.push.models
 import quill.users.models  # noqa: F401
 from quill.db.base import Base
 

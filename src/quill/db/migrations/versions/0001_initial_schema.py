@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:37:04.289460
+Create Date: 2026-11-25 12:39:48.590573
 """
 
 from collections.abc import Sequence
@@ -192,6 +192,21 @@ def upgrade() -> None:
         batch_op.create_index('ix_organisation_staff_user_id', ['user_id'], unique=False)
         batch_op.create_index('uq_organisation_staff_primary', ['user_id'], unique=True, sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
 
+    op.create_table('push_subscriptions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('endpoint', sa.String(length=2048), nullable=False),
+    sa.Column('p256dh', sa.String(length=200), nullable=False),
+    sa.Column('auth', sa.String(length=100), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_push_subscriptions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_push_subscriptions')),
+    sa.UniqueConstraint('endpoint', name=op.f('uq_push_subscriptions_endpoint'))
+    )
+    with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
+        batch_op.create_index('ix_push_subscriptions_user_id', ['user_id'], unique=False)
+
     op.create_table('conversation_participants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('conversation_id', sa.Integer(), nullable=False),
@@ -265,6 +280,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_conversation_participants_user')
 
     op.drop_table('conversation_participants')
+    with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
+        batch_op.drop_index('ix_push_subscriptions_user_id')
+
+    op.drop_table('push_subscriptions')
     with op.batch_alter_table('organisation_staff', schema=None) as batch_op:
         batch_op.drop_index('uq_organisation_staff_primary', sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
         batch_op.drop_index('ix_organisation_staff_user_id')
