@@ -12,6 +12,8 @@ from sqlalchemy import text
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
+from quill.fhir.router import router as fhir_router
+from quill.fhir.wiring import build_fhir_gateway
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
 from quill.runtime import Runtime
@@ -22,11 +24,14 @@ from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTempl
 
 def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    fhir = build_fhir_gateway(settings, clock, ids, session_factory)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         secret_key=settings.resolved_secret_key(),
         passwords=PasswordHasher.from_settings(settings),
+        fhir=fhir,
     )
 
     async def database_answers() -> bool:
@@ -35,8 +40,10 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
         return True
 
     runtime.health_probes["auth_db"] = database_answers
-    # The embedded FHIR and openEHR stores live in the same database.
-    runtime.health_probes.setdefault("fhir", database_answers)
+    # The embedded store answers when the database does; an external one via its /metadata.
+    runtime.health_probes["fhir"] = fhir.ping
+    runtime.shutdown_hooks.append(fhir.aclose)
+    # The embedded openEHR store lives in the same database.
     runtime.health_probes.setdefault("ehrbase", database_answers)
     return runtime
 
@@ -77,6 +84,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(metrics_router)
+    if settings.fhir_facade_enabled:
+        app.include_router(fhir_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource
+from quill.fhir.port import FhirGateway
 from quill.settings import Settings
 
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -24,5 +25,6 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     secret_key: str
     passwords: PasswordHasher
+    fhir: FhirGateway
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
