@@ -105,6 +105,7 @@ async def metadata(request: Request, runtime: RuntimeDep) -> FhirResponse:
 
 
 @router.post("")
+@router.post("/")
 async def transaction(request: Request, store: Store, auditor: AuditorDep) -> FhirResponse:
     entries = parse_transaction(await _body(request))
     results = await store.transaction(entries)
