@@ -67,7 +67,8 @@ async def test_delete_and_history(store: FhirStore, clock: ManualClock) -> None:
     assert [h.version_id for h in history] == ["3", "2", "1"]
     assert [h.method for h in history] == ["DELETE", "PUT", "POST"]
     assert history[0].resource is None
-    assert history[1].resource is not None and history[1].resource["active"] is False
+    assert history[1].resource is not None
+    assert history[1].resource["active"] is False
     assert (await store.search("Patient", {"family": "brown"})).total == 0
     with pytest.raises(NotFound):
         await store.history("Patient", "no-such-patient")
@@ -195,8 +196,10 @@ async def test_transaction_is_all_or_nothing(store: FhirStore) -> None:
                 "subject": {"reference": "Patient/tx-patient"}}),
     ])
     assert results[0].created
-    assert results[0].resource is not None and results[0].resource["id"] == "tx-patient"
-    assert results[1].resource is not None and results[1].created
+    assert results[0].resource is not None
+    assert results[0].resource["id"] == "tx-patient"
+    assert results[1].resource is not None
+    assert results[1].created
     with pytest.raises(PreconditionFailed):
         await store.transaction([
             Put(patient("Tx2", id="tx-second")),

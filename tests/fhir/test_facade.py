@@ -111,7 +111,8 @@ async def test_create_update_read_delete_over_rest(client: httpx.AsyncClient) ->
     assert fresh.headers["etag"] == 'W/"2"'
     assert (await client.get(f"{url}/_history/1", headers=SVC)).json()["gender"] == "male"
     history = (await client.get(f"{url}/_history", headers=SVC)).json()
-    assert history["type"] == "history" and history["total"] == 2
+    assert history["type"] == "history"
+    assert history["total"] == 2
     assert (await client.delete(url, headers=SVC)).status_code == 204
     _outcome(await client.get(url, headers=SVC), 404)
     mismatch = await client.put("/fhir/Patient/other", headers=SVC, json=body)
@@ -124,7 +125,8 @@ async def test_search_bundle_has_total_and_next(client: httpx.AsyncClient) -> No
                           json={"resourceType": "Patient", "name": [{"family": f"Bundle{n}"}]})
     first = (await client.get("/fhir/Patient", params={"family": "bundle", "_count": "2"},
                               headers=SVC)).json()
-    assert first["type"] == "searchset" and first["total"] == 3
+    assert first["type"] == "searchset"
+    assert first["total"] == 3
     assert len(first["entry"]) == 2
     next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
     second = (await client.get(next_url, headers=SVC)).json()
