@@ -13,6 +13,7 @@ from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
 from quill.fhir.router import router as fhir_router
+from quill.fhir.timing import TimedFhirGateway
 from quill.fhir.wiring import build_fhir_gateway
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
@@ -81,6 +82,7 @@ def create_app(
     app.state.runtime = runtime
     metrics = Metrics()
     app.state.metrics = metrics
+    runtime.fhir = TimedFhirGateway(runtime.fhir, metrics.store_latency)
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(metrics_router)

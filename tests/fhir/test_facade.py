@@ -164,3 +164,11 @@ async def test_api_errors_keep_detail_shape(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/no-such-route")
     assert response.status_code == 404
     assert "detail" in response.json()
+
+
+async def test_store_latency_is_recorded(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await client.get("/fhir/Patient", headers=SVC)
+    metrics = (await client.get("/metrics")).text
+    sample = ('quill_store_operation_duration_seconds_count'
+              '{operation="search",store="fhir_embedded"}')
+    assert sample in metrics

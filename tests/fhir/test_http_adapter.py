@@ -159,7 +159,8 @@ async def test_app_uses_external_store_and_probes_its_metadata(
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        assert isinstance(app.state.runtime.fhir, HttpFhirGateway)
+        assert app.state.runtime.fhir.external
+        assert isinstance(app.state.runtime.fhir.inner, HttpFhirGateway)
         upstream.script = [(200, {"resourceType": "CapabilityStatement"})]
         health = (await http.get("/api/health")).json()
         assert health["services"]["fhir"]["available"] is True
