@@ -29,6 +29,7 @@ from quill.fhir.port import (
     TransactionEntry,
     TransactionResult,
     check_id,
+    is_valid_id,
 )
 from quill.fhir.query import parse_search
 from quill.fhir.searchparams import index_values
@@ -61,6 +62,8 @@ class EmbeddedFhirStore:
 
     async def _current(self, resource_type: str, resource_id: str, *, lock: bool = False
                        ) -> FhirResourceRow | None:
+        if not is_valid_id(resource_id):
+            return None  # nothing can be stored under an id FHIR does not allow
         query = select(FhirResourceRow).where(FhirResourceRow.resource_type == resource_type,
                                               FhirResourceRow.resource_id == resource_id)
         if lock:
@@ -120,6 +123,8 @@ class EmbeddedFhirStore:
     async def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
         check_type(resource_type)
         number = _version_number(version_id)
+        if not is_valid_id(resource_id):
+            raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
         query = (select(FhirVersionRow.content).join(
             FhirResourceRow, FhirResourceRow.pk == FhirVersionRow.resource_pk)
             .where(FhirResourceRow.resource_type == resource_type,

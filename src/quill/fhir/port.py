@@ -19,7 +19,7 @@ from quill.errors import Invalid
 
 Resource = dict[str, Any]
 SearchParams = Mapping[str, str | Sequence[str]]
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,12 @@ class FhirGateway(Protocol):
     async def aclose(self) -> None: ...
 
 
+def is_valid_id(resource_id: str) -> bool:
+    return bool(_ID.fullmatch(resource_id))
+
+
 def check_id(resource_id: str) -> str:
-    if not _ID.match(resource_id):
+    if not _ID.fullmatch(resource_id):
         raise Invalid(f"Invalid FHIR id: {resource_id[:80]!r}")
     return resource_id
 

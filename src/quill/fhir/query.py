@@ -75,7 +75,7 @@ def _date(text: str) -> Alternative:
         raise bad(f"Unsupported date prefix {text[:2]!r}; use one of {', '.join(DATE_PREFIXES)}")
     try:
         low, high = date_range(text)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise bad(f"Invalid date value {text[:40]!r}") from exc
     return Alternative(op=op, low=low, high=high)
 
@@ -92,6 +92,8 @@ def _alternative(text: str, kind: str) -> Alternative:
 
 
 def _criterion(name: str, kind: str, raw: str) -> Criterion:
+    if "\x00" in raw:
+        raise bad(f"Invalid character in search parameter {name}")
     if not raw:
         raise bad(f"Empty value for search parameter {name}")
     parts = [raw] if kind == "date" else raw.split(",")

@@ -95,7 +95,7 @@ async def _body(request: Request) -> Any:
         raise Invalid("Send application/fhir+json")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Invalid({"message": "Malformed JSON body", "error_code": "malformed_json"}) from exc
 
 

@@ -40,10 +40,17 @@ def normalise(text: str) -> str:
     return " ".join(stripped.casefold().split())[:MAX_VALUE]
 
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
 
 
 def _end_of(start: datetime, *, years: int = 0, months: int = 0, days: int = 0) -> datetime:
+    try:
+        return _next(start, years=years, months=months, days=days) - timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        return datetime.max.replace(tzinfo=UTC)  # the range reaches the end of year 9999
+
+
+def _next(start: datetime, *, years: int, months: int, days: int) -> datetime:
     if years:
         nxt = start.replace(year=start.year + years)
     elif months:
@@ -51,12 +58,12 @@ def _end_of(start: datetime, *, years: int = 0, months: int = 0, days: int = 0) 
         nxt = start.replace(year=start.year + year, month=month + 1)
     else:
         nxt = start + timedelta(days=days)
-    return nxt - timedelta(microseconds=1)
+    return nxt
 
 
 def date_range(text: str) -> tuple[datetime, datetime]:
     """The instant range a FHIR date/dateTime/instant covers (dates without zone are UTC)."""
-    match = _DATE.match(text)
+    match = _DATE.fullmatch(text)
     if match:
         year, month, day = match.groups()
         start = datetime(int(year), int(month or 1), int(day or 1), tzinfo=UTC)
@@ -151,7 +158,10 @@ def _date(field: str) -> Callable[[Resource], list[IndexValue]]:
         value = resource.get(field)
         if not isinstance(value, str | date):
             return []
-        low, high = date_range(value if isinstance(value, str) else value.isoformat())
+        try:
+            low, high = date_range(value if isinstance(value, str) else value.isoformat())
+        except (ValueError, OverflowError):
+            return []  # validated already; an unrepresentable instant is just not indexed
         return [IndexValue(low=low, high=high)]
     return extract
 

@@ -61,7 +61,11 @@ def bool_expr(value: Any) -> ColumnElement[bool]:
 
 
 def _upper(prefix: str) -> str:
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    """The smallest string above every string that starts with ``prefix``."""
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return prefix + "\U0010ffff"
+    return prefix[:-1] + chr(last + 1)
 
 
 def _indexed(alt: Alternative, kind: str) -> ColumnElement[bool]:

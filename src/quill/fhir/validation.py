@@ -34,6 +34,16 @@ def _issues(exc: ValidationError) -> list[str]:
     return out
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def validate_resource(resource: Any, resource_type: str | None = None) -> Resource:
     """Check shape and R4B validity; returns the resource (unchanged) as a dict."""
     if not isinstance(resource, dict):
@@ -46,10 +56,12 @@ def validate_resource(resource: Any, resource_type: str | None = None) -> Resour
         raise Invalid({"message": f"resourceType {declared[:64]} does not match {resource_type}",
                        "error_code": "invalid_resource"})
     check_type(declared)
+    if _has_nul(resource):
+        raise invalid_resource(declared, ["strings must not contain NUL characters"])
     try:
         get_fhir_model_class(declared).model_validate(resource)
     except ValidationError as exc:
         raise invalid_resource(declared, _issues(exc)) from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise invalid_resource(declared, [str(exc)[:200]]) from exc
     return resource
