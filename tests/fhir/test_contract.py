@@ -9,7 +9,7 @@ import pytest
 
 from quill.clock import ManualClock
 from quill.errors import Invalid, NotFound, PreconditionFailed, Unprocessable
-from quill.fhir import Create, Delete, FhirStore, Put, reference, reference_to
+from quill.fhir import Create, Delete, FhirStore, Put, iter_search, reference, reference_to
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
@@ -149,6 +149,9 @@ async def test_last_updated_sort_and_paging(store: FhirStore, clock: ManualClock
     assert [r["id"] for r in newest.resources] == made[::-1][:3]
     since = await store.search("Patient", {"_lastUpdated": "ge2026-01-01T09:03:00Z"})
     assert {r["id"] for r in since.resources} == set(made[3:])
+    walked = [r["id"] async for r in iter_search(store, "Patient", {"family": "page"},
+                                                 page_size=2)]
+    assert walked == made
     only_total = await store.search("Patient", {}, count=0)
     assert only_total.total == 5
     assert only_total.resources == []

@@ -13,6 +13,7 @@ from quill.fhir.port import (
     TransactionEntry,
     TransactionResult,
     etag,
+    iter_search,
     parse_etag,
     reference,
     reference_to,
@@ -22,6 +23,6 @@ from quill.fhir.port import (
 
 __all__ = [
     "Create", "Delete", "FhirGateway", "FhirStore", "HistoryEntry", "Put", "Resource",
-    "SearchPage", "SearchParams", "TransactionEntry", "TransactionResult", "etag",
+    "SearchPage", "SearchParams", "TransactionEntry", "TransactionResult", "etag", "iter_search",
     "parse_etag", "reference", "reference_to", "split_reference", "version_of",
 ]

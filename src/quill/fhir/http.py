@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -205,9 +206,11 @@ class HttpFhirStore:
         if cursor:
             response = await self._send("GET", self._follow(cursor))
         else:
-            query = [(name, value) for name, raw in (params or {}).items() if name != "_count"
+            query = [(name, value) for name, raw in (params or {}).items()
+                     if name not in ("_count", "_total")
                      for value in ([raw] if isinstance(raw, str) else raw)]
-            query.append(("_count", str(parsed.count)))
+            # HAPI may leave Bundle.total out of large result sets unless asked for it.
+            query += [("_count", str(parsed.count)), ("_total", "accurate")]
             response = await self._send("GET", resource_type, params=query)
         return self._page(self._json(response))
 
@@ -260,7 +263,7 @@ class HttpFhirStore:
         if isinstance(entry, Create):
             validate_resource(entry.resource)
             body = {k: v for k, v in entry.resource.items() if k != "id"}
-            return {"resource": body,
+            return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
                     "request": {"method": "POST", "url": entry.resource["resourceType"]}}
         if isinstance(entry, Put):
             validate_resource(entry.resource)

@@ -8,7 +8,7 @@ validates them with the ``fhir.resources`` R4B models before storing and fills
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -171,3 +171,16 @@ def parse_etag(value: str) -> str:
     if text.startswith("W/"):
         text = text[2:]
     return text.strip('"')
+
+
+async def iter_search(store: FhirStore, resource_type: str, params: SearchParams | None = None,
+                      *, page_size: int | None = None) -> AsyncIterator[Resource]:
+    """Every match, following the cursor page by page (for rebuilds and exports)."""
+    cursor: str | None = None
+    while True:
+        page = await store.search(resource_type, params, count=page_size, cursor=cursor)
+        for resource in page.resources:
+            yield resource
+        if page.next_cursor is None or not page.resources:
+            return
+        cursor = page.next_cursor
