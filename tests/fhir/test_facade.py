@@ -156,6 +156,7 @@ async def test_bad_input_gets_4xx_operation_outcome(client: httpx.AsyncClient) -
     _outcome(await client.get("/fhir/Patient/bad id!", headers=SVC), 404)
     _outcome(await client.get("/fhir/Patient/x/_history/abc", headers=SVC), 404)
     _outcome(await client.patch("/fhir/Patient/x", headers=SVC, json={}), 404)
+    _outcome(await client.get("/fhir", headers=SVC), 404)
     _outcome(await client.post("/fhir", headers=SVC, json={"resourceType": "Bundle",
                                                            "type": "batch"}), 400)
 

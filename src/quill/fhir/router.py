@@ -208,3 +208,8 @@ async def vread(resource_type: str, resource_id: str, version_id: str, store: St
 async def unsupported(path: str) -> FhirResponse:
     raise NotFound(f"Unsupported FHIR interaction: /{path[:80]}")
 
+
+@router.api_route("", methods=["GET", "PUT", "PATCH", "DELETE"])
+async def unsupported_at_base() -> FhirResponse:
+    raise NotFound("Unsupported FHIR interaction at the base: POST a transaction Bundle")
+
