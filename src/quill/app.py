@@ -15,6 +15,9 @@ from quill.db.engine import make_engine, make_session_factory
 from quill.events.bus import EventBus, InProcessEventBus
 from quill.events.redis_bus import RedisEventBus
 from quill.events.router import router as events_router
+from quill.fhir.router import router as fhir_router
+from quill.fhir.timing import TimedFhirGateway
+from quill.fhir.wiring import build_fhir_gateway
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
 from quill.letters.router import router as letters_router
@@ -38,6 +41,7 @@ def _event_bus(settings: Settings) -> EventBus:
 def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
+    fhir = build_fhir_gateway(settings, clock, ids, session_factory)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
         session_factory=session_factory,
@@ -50,6 +54,7 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
             production=settings.is_production,
             timeout_seconds=settings.outbound_timeout_seconds,
         ),
+        fhir=fhir,
     )
     runtime.shutdown_hooks.append(runtime.events.close)
     runtime.shutdown_hooks.append(runtime.push.close)
@@ -60,8 +65,9 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
         return True
 
     runtime.health_probes["auth_db"] = database_answers
-    # The embedded FHIR and openEHR stores live in the same database.
-    runtime.health_probes.setdefault("fhir", database_answers)
+    # The embedded store answers when the database does; an external one via its /metadata.
+    runtime.health_probes["fhir"] = fhir.ping
+    runtime.shutdown_hooks.append(fhir.aclose)
     _wire_openehr(runtime, database_answers)
     return runtime
 
@@ -115,12 +121,15 @@ def create_app(
     app.state.runtime = runtime
     metrics = Metrics()
     app.state.metrics = metrics
+    runtime.fhir = TimedFhirGateway(runtime.fhir, metrics.store_latency)
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(metrics_router)
     if settings.openehr_facade_enabled and not settings.ehrbase_url:
         # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.
         app.include_router(openehr_facade_router)
+    if settings.fhir_facade_enabled:
+        app.include_router(fhir_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import quill.audit.models
 import quill.auth.models
 import quill.external_access.models
+import quill.fhir.models
 import quill.messaging.models
 import quill.openehr.models
 import quill.organisations.models

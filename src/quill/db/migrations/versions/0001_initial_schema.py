@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:39:48.590573
+Create Date: 2026-11-25 12:43:51.857987
 """
 
 from collections.abc import Sequence
@@ -40,6 +40,20 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
+    op.create_table('fhir_resources',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('last_updated', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_fhir_resources')),
+    sa.UniqueConstraint('resource_type', 'resource_id', name='uq_fhir_resources_type_id')
+    )
+    with op.batch_alter_table('fhir_resources', schema=None) as batch_op:
+        batch_op.create_index('ix_fhir_resources_type_updated', ['resource_type', 'last_updated', 'pk'], unique=False)
+
     op.create_table('openehr_ehrs',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('subject_id', sa.String(length=128), nullable=False),
@@ -136,6 +150,34 @@ def upgrade() -> None:
     with op.batch_alter_table('external_grants', schema=None) as batch_op:
         batch_op.create_index('ix_external_grants_patient_id', ['patient_id'], unique=False)
         batch_op.create_index('ix_external_grants_user_patient', ['user_id', 'patient_id'], unique=False)
+
+    op.create_table('fhir_resource_versions',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('last_updated', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('method', sa.String(length=8), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['resource_pk'], ['fhir_resources.pk'], name=op.f('fk_fhir_resource_versions_resource_pk_fhir_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_fhir_resource_versions')),
+    sa.UniqueConstraint('resource_pk', 'version_id', name='uq_fhir_resource_versions_version')
+    )
+    op.create_table('fhir_search_index',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('param', sa.String(length=64), nullable=False),
+    sa.Column('system', sa.String(length=255), nullable=True),
+    sa.Column('value', sa.String(length=255), nullable=True),
+    sa.Column('low', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('high', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['resource_pk'], ['fhir_resources.pk'], name=op.f('fk_fhir_search_index_resource_pk_fhir_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_fhir_search_index'))
+    )
+    with op.batch_alter_table('fhir_search_index', schema=None) as batch_op:
+        batch_op.create_index('ix_fhir_search_index_date', ['resource_type', 'param', 'low', 'high'], unique=False)
+        batch_op.create_index(batch_op.f('ix_fhir_search_index_resource_pk'), ['resource_pk'], unique=False)
+        batch_op.create_index('ix_fhir_search_index_value', ['resource_type', 'param', 'value', 'system'], unique=False)
 
     op.create_table('openehr_compositions',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -298,6 +340,13 @@ def downgrade() -> None:
         batch_op.drop_index('ix_openehr_compositions_listing')
 
     op.drop_table('openehr_compositions')
+    with op.batch_alter_table('fhir_search_index', schema=None) as batch_op:
+        batch_op.drop_index('ix_fhir_search_index_value')
+        batch_op.drop_index(batch_op.f('ix_fhir_search_index_resource_pk'))
+        batch_op.drop_index('ix_fhir_search_index_date')
+
+    op.drop_table('fhir_search_index')
+    op.drop_table('fhir_resource_versions')
     with op.batch_alter_table('external_grants', schema=None) as batch_op:
         batch_op.drop_index('ix_external_grants_user_patient')
         batch_op.drop_index('ix_external_grants_patient_id')
@@ -315,6 +364,10 @@ def downgrade() -> None:
     op.drop_table('organisations')
     op.drop_table('openehr_templates')
     op.drop_table('openehr_ehrs')
+    with op.batch_alter_table('fhir_resources', schema=None) as batch_op:
+        batch_op.drop_index('ix_fhir_resources_type_updated')
+
+    op.drop_table('fhir_resources')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_patient_seq')
