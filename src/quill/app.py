@@ -9,13 +9,16 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
+from quill.access.router import router as cbac_router
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
+from quill.organisations.router import router as organisations_router
 from quill.runtime import Runtime
 from quill.settings import Settings
+from quill.users.router import router as users_router
 from quill.web.errors import install_error_handlers
 from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
 
@@ -44,6 +47,9 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
+    api.include_router(users_router)
+    api.include_router(cbac_router)
+    api.include_router(organisations_router)
     return api
 
 
