@@ -152,7 +152,7 @@ async def members(db: AsyncSession, oid: int) -> tuple[
         select(User, StaffMembership.is_primary)
         .join(StaffMembership, StaffMembership.user_id == User.id)
         .where(StaffMembership.organisation_id == oid).order_by(User.id)
-    )).tuples().all()
+    )).all()
     patients = (await db.execute(
         select(PatientMembership).where(PatientMembership.organisation_id == oid)
         .order_by(PatientMembership.patient_id)
