@@ -76,6 +76,8 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url="/api/docs" if docs else None,
         redoc_url="/api/redoc" if docs else None,
+        # No OAuth2 flow in the docs UI; the default redirect page would sit outside /api.
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     metrics = Metrics()

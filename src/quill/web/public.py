@@ -16,7 +16,6 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/api/health"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
-    ("GET", "/api/docs/oauth2-redirect"),
     ("GET", "/api/redoc"),
     ("GET", "/metrics"),
 })
