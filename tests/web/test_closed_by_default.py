@@ -65,7 +65,7 @@ async def open_routes(app: FastAPI) -> list[str]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://testserver") as http:
         for method, path in sorted(all_routes(app) - PUBLIC_ROUTES):
-            body = {} if method in MUTATING else None
+            body: dict[str, object] | None = {} if method in MUTATING else None
             response = await http.request(method, concrete(path), json=body)
             if response.status_code != 401:
                 problems.append(f"{method} {path} -> {response.status_code}")
