@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from quill.organisations.models import PatientMembership
 from quill.users.models import User
 from tests.access.world import build_world
