@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,7 +109,8 @@ async def update_user(
     db: AsyncSession, runtime: Runtime, actor: Caller, user_id: int, body: UserUpdate,
     auditor: Auditor,
 ) -> User:
-    new_level = require_level(body.system_permissions) if body.system_permissions else None
+    new_level = (require_level(body.system_permissions)
+                 if body.system_permissions is not None else None)
     change = CompetencyChange(body.base_profession, body.additional_competencies,
                               body.removed_competencies)
     validate_change(change)
@@ -141,8 +142,7 @@ async def update_user(
 
 
 def _level_of(user: User) -> PermissionLevel:
-    level = require_level(user.system_permissions)
-    return level
+    return require_level(user.system_permissions)
 
 
 async def link_patient(
@@ -168,6 +168,3 @@ async def link_patient(
                              patient_id=fhir_patient_id)
     return user
 
-
-async def count_users(db: AsyncSession) -> int:
-    return int((await db.execute(select(func.count(User.id)))).scalar_one())
