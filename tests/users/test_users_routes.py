@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from quill.organisations.models import PatientMembership
+from quill.organisations.service import join_organisation
 from quill.users.models import User
 from tests.access.world import build_world
 from tests.audit_rows import audit_actions
@@ -284,3 +285,38 @@ async def test_grant_holders_are_linked_to_their_patient(
                                 headers=world.headers["staff_other"])
     names = {u["username"] for u in response.json()["users"]}
     assert names == {world.users["external"].username, world.users["staff_other"].username}
+
+
+async def test_patient_level_members_are_not_listed_as_staff(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(app)
+    runtime = runtime_of(app)
+    registered = await logged_in(app, "registered")
+    async with runtime.session_factory() as db, db.begin():
+        # What registration with an organisation does for a new patient-level account.
+        await join_organisation(db, runtime.clock, registered.user_id, world.org_a,
+                                primary=True)
+    headers = world.headers["staff_same"]
+    for url in ("/api/users", f"/api/users?patient_id={world.patient_a}"):
+        names = {u["username"] for u in (await client.get(url, headers=headers)).json()["users"]}
+        assert "registered" not in names
+        assert world.users["staff_same"].username in names
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    ({"system_permissions": ""}, "Unknown permission level: "),
+    ({"system_permissions": "wizard"}, "Unknown permission level: wizard"),
+    ({"base_profession": "wizard"}, "Unknown profession: wizard"),
+    ({"additional_competencies": ["fly"]}, "Unknown competency: fly"),
+    ({"password": "short"}, "Password too short"),
+])
+async def test_update_rejects_invalid_input(
+    app: FastAPI, client: httpx.AsyncClient, body: dict[str, Any], detail: str
+) -> None:
+    admin = await logged_in(app, "admin", level="admin")
+    target = await logged_in(app, "target", level="staff")
+    response = await client.patch(f"/api/users/{target.user_id}", json=body,
+                                  headers=admin.headers)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(detail)

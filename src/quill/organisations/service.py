@@ -80,6 +80,25 @@ async def update_organisation(db: AsyncSession, clock: Clock, oid: int, body: Or
     return organisation
 
 
+async def join_organisation(db: AsyncSession, clock: Clock, user_id: int, oid: int, *,
+                            primary: bool) -> StaffMembership:
+    """Add a user membership (no level check: registration uses it for new accounts).
+
+    At most one primary organisation per user: a new primary takes over from the old.
+    """
+    if await is_staff_member(db, user_id, oid):
+        raise Conflict("User is already a member of this organisation")
+    if primary:
+        await db.execute(update(StaffMembership)
+                         .where(StaffMembership.user_id == user_id)
+                         .values(is_primary=False))
+    membership = StaffMembership(organisation_id=oid, user_id=user_id, is_primary=primary,
+                                 created_at=clock.now())
+    db.add(membership)
+    await db.flush()
+    return membership
+
+
 async def add_staff(db: AsyncSession, clock: Clock, oid: int, user_id: int, is_primary: bool,
                     auditor: Auditor) -> User:
     await get_organisation(db, oid)
@@ -88,16 +107,7 @@ async def add_staff(db: AsyncSession, clock: Clock, oid: int, user_id: int, is_p
         raise NotFound("User not found")
     if not is_staff(parse_level(user.system_permissions) or PermissionLevel.PATIENT):
         raise Invalid("User must be staff or above to join an organisation's staff")
-    if await is_staff_member(db, user_id, oid):
-        raise Conflict("User is already a member of this organisation")
-    if is_primary:
-        # At most one primary organisation: the new one takes over from the old.
-        await db.execute(update(StaffMembership)
-                         .where(StaffMembership.user_id == user_id)
-                         .values(is_primary=False))
-    db.add(StaffMembership(organisation_id=oid, user_id=user_id, is_primary=is_primary,
-                           created_at=clock.now()))
-    await db.flush()
+    await join_organisation(db, clock, user_id, oid, primary=is_primary)
     await auditor.record("organisation.staff_add", "Organisation", str(oid))
     return user
 

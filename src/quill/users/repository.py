@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from quill.access.levels import PermissionLevel, rank
 from quill.auth.deps import Caller
@@ -19,10 +20,16 @@ def _caller_organisations(caller: Caller) -> Select[Any]:
         StaffMembership.user_id == caller.user_id)
 
 
-def colleagues_of(caller: Caller) -> Select[Any]:
-    """Users on the staff of any organisation the caller works in."""
-    return select(StaffMembership.user_id).where(
+def colleagues_of(caller: Caller) -> Any:
+    """Staff-level users who work in an organisation the caller works in.
+
+    Memberships can also hold patient-level accounts (registration with an organisation),
+    which are not colleagues and are not listed to staff this way.
+    """
+    members = select(StaffMembership.user_id).where(
         StaffMembership.organisation_id.in_(_caller_organisations(caller)))
+    return User.id.in_(members) & User.system_permissions.in_(
+        levels_at_least(PermissionLevel.STAFF))
 
 
 def linked_to_patient(caller: Caller, patient_id: str) -> Any:
@@ -33,8 +40,14 @@ def linked_to_patient(caller: Caller, patient_id: str) -> Any:
     """
     organisations = select(PatientMembership.organisation_id).where(
         PatientMembership.patient_id == patient_id)
-    staff = select(StaffMembership.user_id).where(
-        StaffMembership.organisation_id.in_(organisations))
+    # An alias: the outer query selects User, which would otherwise correlate into here.
+    member = aliased(User)
+    staff = (
+        select(StaffMembership.user_id)
+        .join(member, member.id == StaffMembership.user_id)
+        .where(StaffMembership.organisation_id.in_(organisations),
+               member.system_permissions.in_(levels_at_least(PermissionLevel.STAFF)))
+    )
     if not caller.is_admin:
         staff = staff.where(StaffMembership.organisation_id.in_(_caller_organisations(caller)))
     grants = select(ExternalGrant.user_id).where(
@@ -54,7 +67,7 @@ async def list_users(
     if patient_id is not None:
         query = query.where(linked_to_patient(caller, patient_id))
     elif not caller.is_admin:
-        query = query.where(User.id.in_(colleagues_of(caller)))
+        query = query.where(colleagues_of(caller))
     if minimum is not None:
         query = query.where(User.system_permissions.in_(levels_at_least(minimum)))
     if after_id is not None:
