@@ -183,3 +183,10 @@ async def test_staff_see_only_their_own_organisation(app: FastAPI,
     other = await client.get(f"/api/organizations/{theirs['id']}", headers=nurse.headers)
     assert other.status_code == 403
     assert "stranger" not in other.text
+
+
+async def test_blank_name_is_a_400(app: FastAPI, client: httpx.AsyncClient) -> None:
+    admin = await logged_in(app, "admin", level="admin")
+    response = await client.post("/api/organizations", json={"name": "   ", "type": "department"},
+                                 headers=admin.headers)
+    assert response.status_code == 400

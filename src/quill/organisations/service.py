@@ -30,6 +30,13 @@ def require_type(value: str) -> str:
         raise Invalid(f"Invalid organisation type: {value}. Valid types: {valid}") from exc
 
 
+def require_name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise Invalid("Organisation name is required")
+    return name
+
+
 async def get_organisation(db: AsyncSession, organisation_id: int) -> Organisation:
     organisation = await db.get(Organisation, organisation_id)
     if organisation is None:
@@ -56,7 +63,7 @@ async def visible_organisation(db: AsyncSession, caller: Caller, oid: int) -> Or
 async def create(db: AsyncSession, clock: Clock, body: OrganisationIn,
                  auditor: Auditor) -> Organisation:
     now = clock.now()
-    organisation = Organisation(name=body.name.strip(), type=require_type(body.type),
+    organisation = Organisation(name=require_name(body.name), type=require_type(body.type),
                                 location=body.location, created_at=now, updated_at=now)
     db.add(organisation)
     await db.flush()
@@ -67,9 +74,10 @@ async def create(db: AsyncSession, clock: Clock, body: OrganisationIn,
 async def update_organisation(db: AsyncSession, clock: Clock, oid: int, body: OrganisationPatch,
                               auditor: Auditor) -> Organisation:
     kind = require_type(body.type) if body.type is not None else None
+    name = require_name(body.name) if body.name is not None else None
     organisation = await get_organisation(db, oid)
-    if body.name is not None:
-        organisation.name = body.name.strip()
+    if name is not None:
+        organisation.name = name
     if kind is not None:
         organisation.type = kind
     if "location" in body.model_fields_set:
