@@ -124,3 +124,27 @@ def test_removed_wins_over_additional() -> None:
 ])
 def test_roles_are_derived(level: str, profession: str, roles: list[str]) -> None:
     assert roles_for(level, final_competencies(profession, [], [])) == roles
+
+
+CATEGORIES = {
+    "prescribing": {C.PRESCRIBE_NON_CONTROLLED, C.PRESCRIBE_CONTROLLED_SCHEDULE_2,
+                    C.PRESCRIBE_CONTROLLED_SCHEDULE_3_4_5},
+    "certification": {C.CERTIFY_DEATH, C.CERTIFY_CREMATION, C.CERTIFY_FITNESS_TO_WORK,
+                      C.CERTIFY_FITNESS_TO_DRIVE},
+    "procedures": {C.PERFORM_VENEPUNCTURE, C.PERFORM_CANNULATION, C.PERFORM_LUMBAR_PUNCTURE,
+                   C.PERFORM_CHEST_DRAIN, C.PERFORM_ADVANCED_AIRWAY},
+    "patient_management": {C.DISCHARGE_WITHOUT_REVIEW, C.ADMIT_PATIENT, C.REFER_SPECIALTY},
+    "consent": {C.TAKE_INFORMED_CONSENT, C.ASSESS_MENTAL_CAPACITY,
+                C.APPLY_DEPRIVATION_OF_LIBERTY},
+    "diagnostics": {C.REQUEST_PLAIN_XRAY, C.REQUEST_CT_SCAN, C.REQUEST_MRI_SCAN},
+    "administrative": {C.ACCESS_PATIENT_RECORDS, C.MODIFY_PATIENT_RECORDS,
+                       C.ACCESS_CLINIC_ADMIN, C.APPROVE_CLINICAL_LETTERS, C.MANAGE_USERS},
+    "specialty": {C.MANAGE_DIABETES, C.MANAGE_ANTICOAGULATION, C.INTERPRET_ECG},
+    "teaching": TEACHING,
+}
+
+
+@pytest.mark.parametrize("category", sorted(CATEGORIES))
+def test_categories_match_the_catalogue(category: str) -> None:
+    got = {c.id for c in load_catalogue().competencies.values() if c.category == category}
+    assert got == {str(c) for c in CATEGORIES[category]}
