@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
+from quill.access.router import router as cbac_router
 from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
@@ -23,11 +24,13 @@ from quill.health.router import router as health_router
 from quill.letters.router import router as letters_router
 from quill.openehr.facade import router as openehr_facade_router
 from quill.openehr.wiring import ehrbase_adapter, embedded_factory, external_factory
+from quill.organisations.router import router as organisations_router
 from quill.push.keys import load_vapid_keys
 from quill.push.notifier import PushNotifier
 from quill.push.router import router as push_router
 from quill.runtime import HealthProbe, Runtime
 from quill.settings import Settings
+from quill.users.router import router as users_router
 from quill.web.errors import install_error_handlers
 from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
 
@@ -91,6 +94,9 @@ def _api_router() -> APIRouter:
     # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
     api.include_router(events_router)
     api.include_router(push_router)
+    api.include_router(users_router)
+    api.include_router(cbac_router)
+    api.include_router(organisations_router)
     return api
 
 
@@ -117,6 +123,8 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url="/api/docs" if docs else None,
         redoc_url="/api/redoc" if docs else None,
+        # No OAuth2 flow in the docs UI; the default redirect page would sit outside /api.
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     metrics = Metrics()

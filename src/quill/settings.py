@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     log_level: str = "INFO"
+    # Password for every `quill seed-demo` account; empty = generate one and print it once.
+    demo_password: str = ""
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:43:51.857987
+Create Date: 2026-11-25 12:45:38.738656
 """
 
 from collections.abc import Sequence
