@@ -10,8 +10,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
 from quill.auth.passwords import PasswordHasher
+from quill.auth.ratelimit import RateLimiter
+from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
+from quill.email.factory import build_mailer
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
 from quill.runtime import Runtime
@@ -22,12 +25,17 @@ from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTempl
 
 def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    limiter = RateLimiter(settings)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         secret_key=settings.resolved_secret_key(),
         passwords=PasswordHasher.from_settings(settings),
+        mailer=build_mailer(settings, session_factory, clock),
+        limiter=limiter,
     )
+    runtime.shutdown_hooks.append(limiter.close)
 
     async def database_answers() -> bool:
         async with engine.connect() as connection:
@@ -44,6 +52,7 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
+    api.include_router(auth_router)
     return api
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
+from quill.auth.ratelimit import RateLimiter
 from quill.clock import Clock, IdSource
+from quill.email.port import Mailer
 from quill.settings import Settings
 
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -24,5 +26,8 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     secret_key: str
     passwords: PasswordHasher
+    # Send mail after commit, e.g. quill.email.port.send_after_response(...).
+    mailer: Mailer
+    limiter: RateLimiter
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)

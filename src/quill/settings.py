@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     ehrbase_password: str = ""
     ehrbase_token: str = ""
     redis_url: str = ""
+    # Every Redis key Quill writes starts with this, so several deployments (or test runs)
+    # can share one Redis.
+    redis_key_prefix: str = "quill"
     smtp_url: str = ""
     smtp_from: str = "Quill <no-reply@quill.invalid>"
     clinical_services_enabled: bool = True
