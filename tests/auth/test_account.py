@@ -95,7 +95,8 @@ async def test_register_creates_a_patient_with_primary_membership(
     assert user.system_permissions == "patient"
     assert user.email == "newbie@example.org"
     assert user.full_name == "New Person"
-    assert membership.user_id == user.id and membership.is_primary
+    assert membership.user_id == user.id
+    assert membership.is_primary
     logged = await login(client, "newbie", "a long passphrase")
     assert logged.status_code == 200
     me = (await client.get("/api/auth/me")).json()
@@ -112,7 +113,7 @@ async def test_register_errors(app: FastAPI, client: httpx.AsyncClient) -> None:
         async with new_client(app, f"10.9.0.{len(str(body))}") as http:
             return await http.post("/api/auth/register", json=payload)
 
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"username": "TAKEN"}, "Username already exists"),
         ({"email": "Taken@Example.org"}, "Email already exists"),
         ({"password": "short"}, "Password too short"),

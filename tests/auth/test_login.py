@@ -32,11 +32,17 @@ async def test_login_sets_the_three_cookies(app: FastAPI, client: httpx.AsyncCli
                                         "roles": ["Clinician", "Staff"]}}
     cookies = _set_cookie_headers(response)
     access, refresh, xsrf = cookies["access_token"], cookies["refresh_token"], cookies["XSRF-TOKEN"]
-    assert "httponly" in access and "path=/;" in access and "samesite=lax" in access
+    assert "httponly" in access
+    assert "path=/;" in access
+    assert "samesite=lax" in access
     assert "max-age=900" in access
-    assert "httponly" in refresh and "path=/api/auth/refresh" in refresh
-    assert "max-age=604800" in refresh and "samesite=lax" in refresh
-    assert "httponly" not in xsrf and "path=/" in xsrf and "samesite=lax" in xsrf
+    assert "httponly" in refresh
+    assert "path=/api/auth/refresh" in refresh
+    assert "max-age=604800" in refresh
+    assert "samesite=lax" in refresh
+    assert "httponly" not in xsrf
+    assert "path=/" in xsrf
+    assert "samesite=lax" in xsrf
     assert all("secure" not in value for value in cookies.values())
     me = await client.get("/api/auth/me")
     assert me.status_code == 200
@@ -91,7 +97,8 @@ async def test_login_rehashes_when_parameters_change(
     assert (await login(client, "dave")).status_code == 200
     async with runtime.session_factory() as db:
         stored = (await db.execute(select(User.password_hash).where(User.id == user.id))).scalar()
-    assert stored is not None and not runtime.passwords.needs_rehash(stored)
+    assert stored is not None
+    assert not runtime.passwords.needs_rehash(stored)
     assert "m=512" not in stored
 
 

@@ -28,7 +28,8 @@ async def test_setup_verify_login_disable(app: FastAPI, clock: ManualClock) -> N
         assert setup.status_code == 200
         uri = setup.json()["provision_uri"]
         parts = urlsplit(uri)
-        assert parts.scheme == "otpauth" and parts.netloc == "totp"
+        assert parts.scheme == "otpauth"
+        assert parts.netloc == "totp"
         assert unquote(parts.path).startswith("/Quill Medical:")
         query = parse_qs(parts.query)
         assert query["issuer"] == ["Quill Medical"]
@@ -38,15 +39,18 @@ async def test_setup_verify_login_disable(app: FastAPI, clock: ManualClock) -> N
 
         bad = await http.post("/api/auth/totp/verify", headers=csrf(http),
                               json={"code": "abcdef"})
-        assert bad.status_code == 400 and bad.json() == INVALID
+        assert bad.status_code == 400
+        assert bad.json() == INVALID
         code = pyotp.TOTP(secret).at(clock.now())
         ok = await http.post("/api/auth/totp/verify", headers=csrf(http), json={"code": code})
-        assert ok.status_code == 200 and ok.json() == {"detail": "enabled"}
+        assert ok.status_code == 200
+        assert ok.json() == {"detail": "enabled"}
         assert (await http.get("/api/auth/me")).json()["totp_enabled"] is True
         # The step just used to enable cannot be replayed to log in.
         async with new_client(app) as other:
             replay = await login(other, "sam", totp_code=code)
-            assert replay.status_code == 400 and replay.json() == INVALID
+            assert replay.status_code == 400
+            assert replay.json() == INVALID
             clock.advance(seconds=30)
             fresh = await login(other, "sam", totp_code=pyotp.TOTP(secret).at(clock.now()))
             assert fresh.status_code == 200
@@ -61,7 +65,8 @@ async def test_setup_verify_login_disable(app: FastAPI, clock: ManualClock) -> N
         assert wrong.json() == {"detail": "Current password is incorrect"}
         off = await http.post("/api/auth/totp/disable", headers=csrf(http),
                               json={"password": DEFAULT_PASSWORD})
-        assert off.status_code == 200 and off.json() == {"detail": "disabled"}
+        assert off.status_code == 200
+        assert off.json() == {"detail": "disabled"}
         assert (await http.get("/api/auth/me")).json()["totp_enabled"] is False
     async with new_client(app) as plain:
         assert (await login(plain, "sam")).status_code == 200

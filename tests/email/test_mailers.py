@@ -36,7 +36,7 @@ SENDER = "Quill <no-reply@quill.example>"
 class Inbox:
     messages: list[Envelope] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         self.messages.append(envelope)
         return "250 Message accepted"
 
@@ -119,7 +119,8 @@ async def test_plain_smtp_delivery(plain_server: tuple[Inbox, int]) -> None:
     assert envelope.rcpt_tos == ["ann@example.org"]
     content = envelope.content
     assert isinstance(content, bytes)
-    assert b"Subject: Hello" in content and b"Second line" in content
+    assert b"Subject: Hello" in content
+    assert b"Second line" in content
 
 
 async def test_starttls_with_login(tls: Tls) -> None:
@@ -191,4 +192,5 @@ async def test_reset_mail_goes_out_over_smtp(
         await asyncio.sleep(0.02)
     assert [m.rcpt_tos for m in inbox.messages] == [["eve@example.org"]]
     content = inbox.messages[0].content
-    assert isinstance(content, bytes) and b"reset-password?token=" in content
+    assert isinstance(content, bytes)
+    assert b"reset-password?token=" in content

@@ -47,8 +47,10 @@ async def create_account(db: AsyncSession, runtime: Runtime, new: NewAccount) ->
     """Check the password rules and uniqueness, hash off the loop, insert the user."""
     check_new_password(new.password)
     username, email = new.username.strip(), new.email.strip().lower()
-    await _ensure_unique(db, username, email)
+    # Hash before the first query: on SQLite that query opens the write transaction,
+    # which should not stay open for the length of a hash.
     password_hash = await runtime.passwords.hash(new.password)
+    await _ensure_unique(db, username, email)
     now = runtime.clock.now()
     user = User(
         username=username, username_key=username.lower(), email=email,

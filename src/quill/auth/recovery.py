@@ -66,6 +66,9 @@ async def request_reset(db: AsyncSession, runtime: Runtime, email: str) -> Reset
 async def reset_password(
     db: AsyncSession, runtime: Runtime, auditor: Auditor, token: str, new_password: str
 ) -> None:
+    check_new_password(new_password)
+    # Hashed before any query so the transaction (SQLite's write lock) stays short.
+    new_hash = await runtime.passwords.hash(new_password)
     now = runtime.clock.now()
     row = (await db.execute(
         PasswordResetToken.__table__.select().where(
@@ -76,7 +79,6 @@ async def reset_password(
     user = await db.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Invalid(INVALID_RESET_LINK)
-    check_new_password(new_password)
     # Spend the token in the database so two concurrent uses cannot both succeed.
     spent = await db.execute(
         update(PasswordResetToken)
@@ -91,7 +93,7 @@ async def reset_password(
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now).execution_options(synchronize_session=False)
     )
-    user.password_hash = await runtime.passwords.hash(new_password)
+    user.password_hash = new_hash
     user.updated_at = now
     await revoke_user_sessions(db, user.id, now)
     await auditor.record("auth.password_reset", "User", str(user.id), actor_id=user.id)

@@ -51,28 +51,54 @@ class SignedIn:
     tokens: IssuedTokens
 
 
+@dataclass(frozen=True)
+class _Credentials:
+    user_id: int
+    password_hash: str
+    is_active: bool
+
+
+async def _stored_credentials(runtime: Runtime, username: str) -> _Credentials | None:
+    """Read the hash in a short transaction of its own.
+
+    The slow part of a login is the hash; holding the request's transaction open across
+    it would keep SQLite's write lock (and a PostgreSQL connection) busy for that long.
+    """
+    async with runtime.session_factory() as reader:
+        user = await find_by_username(reader, username)
+        if user is None:
+            return None
+        return _Credentials(user.id, user.password_hash, user.is_active)
+
+
 async def _check_password(
     db: AsyncSession, runtime: Runtime, attempt: LoginAttempt
-) -> User | None:
-    user = await find_by_username(db, attempt.username)
+) -> tuple[User | None, int | None]:
+    """The signed-in user (or None), and the id of the named account if there is one."""
+    stored = await _stored_credentials(runtime, attempt.username)
     # Unknown users are verified against a dummy hash, so both paths cost one Argon2 run.
-    ok = await runtime.passwords.verify(user.password_hash if user else None, attempt.password)
-    if user is None or not ok or not user.is_active:
-        return None
+    ok = await runtime.passwords.verify(stored.password_hash if stored else None,
+                                        attempt.password)
+    if stored is None:
+        return None, None
+    if not ok or not stored.is_active:
+        return None, stored.user_id
+    user = await db.get(User, stored.user_id)
+    if user is None or not user.is_active:
+        return None, stored.user_id
     if runtime.passwords.needs_rehash(user.password_hash):
         user.password_hash = await runtime.passwords.hash(attempt.password)
-    return user
+    return user, user.id
 
 
 async def login(
     db: AsyncSession, runtime: Runtime, auditor: Auditor, attempt: LoginAttempt
 ) -> SignedIn | QuillError:
-    user = await _check_password(db, runtime, attempt)
+    user, known_id = await _check_password(db, runtime, attempt)
     if user is None:
-        known = await find_by_username(db, attempt.username)
         await auditor.record("auth.login_failed", "User",
-                             str(known.id) if known else None,
-                             actor_id=known.id if known else None)
+                             str(known_id) if known_id is not None else None,
+                             actor_id=known_id)
         return Invalid(INVALID_CREDENTIALS)
     if user.totp_enabled and user.totp_secret:
         if not attempt.totp_code:
