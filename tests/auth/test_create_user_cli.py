@@ -28,7 +28,8 @@ PASSWORD = "a long passphrase"
 def _env(database_url: str, data_dir: Path) -> dict[str, str]:
     return {
         "QUILL_ENV": "development", "QUILL_DATABASE_URL": database_url,
-        "QUILL_DATA_DIR": str(data_dir), "QUILL_SECRET_KEY": "cli-test-secret-key-0123456789-abcdef",
+        "QUILL_DATA_DIR": str(data_dir),
+        "QUILL_SECRET_KEY": "cli-test-secret-key-0123456789-abcdef",
         "QUILL_REDIS_URL": "", "QUILL_SMTP_URL": "",
         "QUILL_ARGON2_MEMORY_KIB": "1024", "QUILL_ARGON2_TIME_COST": "1",
     }
