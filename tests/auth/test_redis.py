@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -76,3 +77,16 @@ async def test_login_rate_limit_is_counted_across_instances(
         assert [key async for key in client.scan_iter(match=f"*{prefix}*")]
     finally:
         await client.aclose()
+
+
+async def test_unreachable_redis_refuses_rather_than_running_unlimited(
+    app_factory: AppFactory,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = await app_factory(redis_url=f"redis://127.0.0.1:{port}/0")
+    async with new_client(app) as http:
+        response = await login(http, "anyone", "whatever pass")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Service temporarily unavailable"}

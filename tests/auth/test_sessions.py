@@ -178,3 +178,15 @@ async def test_protected_routes_need_a_caller(client: httpx.AsyncClient) -> None
                          ("DELETE", "/api/auth/sessions/abc")]:
         response = await client.request(method, path)
         assert response.status_code == 401, path
+
+
+async def test_csrf_value_dies_with_its_session(app: FastAPI) -> None:
+    async with signed_in(app, "uma") as http:
+        old_value = http.cookies.get("XSRF-TOKEN") or ""
+        assert (await http.post("/api/auth/logout", headers=csrf(http))).status_code == 200
+        assert (await login(http, "uma")).status_code == 200
+        assert http.cookies.get("XSRF-TOKEN") != old_value
+        http.cookies.set("XSRF-TOKEN", old_value)
+        response = await http.post("/api/auth/totp/setup", headers={"X-CSRF-Token": old_value})
+        assert response.status_code == 403
+        assert response.json() == {"detail": "CSRF failed"}

@@ -194,3 +194,20 @@ async def test_reset_mail_goes_out_over_smtp(
     content = inbox.messages[0].content
     assert isinstance(content, bytes)
     assert b"reset-password?token=" in content
+
+
+async def test_failed_delivery_is_logged_not_raised(
+    app_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.auth.support import new_client
+    from tests.helpers import make_user
+
+    app = await app_factory(smtp_url=f"smtp://127.0.0.1:{_free_port()}",
+                            outbound_timeout_seconds=2.0)
+    await make_user(app, "fay", email="fay@example.org")
+    caplog.set_level("ERROR", logger="quill.email")
+    async with new_client(app) as http:
+        response = await http.post("/api/auth/forgot-password", json={"email": "fay@example.org"})
+    assert response.status_code == 200
+    assert response.json() == {"detail": "ok"}
+    assert any("delivery failed" in record.getMessage() for record in caplog.records)
