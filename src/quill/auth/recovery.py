@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,9 +71,8 @@ async def reset_password(
     new_hash = await runtime.passwords.hash(new_password)
     now = runtime.clock.now()
     row = (await db.execute(
-        PasswordResetToken.__table__.select().where(
-            PasswordResetToken.token_hash == _digest(token))
-    )).first()
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == _digest(token))
+    )).scalar_one_or_none()
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise Invalid(INVALID_RESET_LINK)
     user = await db.get(User, row.user_id)

@@ -100,11 +100,13 @@ async def login(
                              str(known_id) if known_id is not None else None,
                              actor_id=known_id)
         return Invalid(INVALID_CREDENTIALS)
-    if user.totp_enabled and user.totp_secret:
+    if user.totp_enabled:
         if not attempt.totp_code:
             return Invalid(TWO_FACTOR_REQUIRED)
         now = runtime.clock.now()
-        if not await consume_code(db, user, user.totp_secret, attempt.totp_code, now):
+        # Enabled without a secret can only be a damaged row: fail closed.
+        if not user.totp_secret or not await consume_code(
+                db, user, user.totp_secret, attempt.totp_code, now):
             await auditor.record("auth.login_failed", "User", str(user.id), actor_id=user.id)
             return Invalid(INVALID_TOTP)
     tokens = await open_session(db, runtime, user, user_agent=attempt.user_agent, ip=attempt.ip)
