@@ -11,8 +11,11 @@ from sqlalchemy import text
 
 from quill.access.router import router as cbac_router
 from quill.auth.passwords import PasswordHasher
+from quill.auth.ratelimit import RateLimiter
+from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
+from quill.email.factory import build_mailer
 from quill.events.bus import EventBus, InProcessEventBus
 from quill.events.redis_bus import RedisEventBus
 from quill.events.router import router as events_router
@@ -45,11 +48,14 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     fhir = build_fhir_gateway(settings, clock, ids, session_factory)
+    limiter = RateLimiter(settings)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
         session_factory=session_factory,
         secret_key=settings.resolved_secret_key(),
         passwords=PasswordHasher.from_settings(settings),
+        mailer=build_mailer(settings, session_factory, clock),
+        limiter=limiter,
         events=_event_bus(settings),
         push=PushNotifier(
             session_factory=session_factory, keys=load_vapid_keys(settings),
@@ -61,6 +67,7 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     )
     runtime.shutdown_hooks.append(runtime.events.close)
     runtime.shutdown_hooks.append(runtime.push.close)
+    runtime.shutdown_hooks.append(limiter.close)
 
     async def database_answers() -> bool:
         async with engine.connect() as connection:
@@ -90,6 +97,7 @@ def _wire_openehr(runtime: Runtime, database_answers: HealthProbe) -> None:
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
+    api.include_router(auth_router)
     api.include_router(letters_router)
     # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
     api.include_router(events_router)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
+from quill.auth.ratelimit import RateLimiter
 from quill.clock import Clock, IdSource
+from quill.email.port import Mailer
 from quill.events.bus import EventBus
 from quill.fhir.port import FhirGateway
 from quill.openehr.port import CompositionStore
@@ -29,6 +31,9 @@ class Runtime:
     secret_key: str
     passwords: PasswordHasher
     fhir: FhirGateway
+    # Send mail after commit, e.g. quill.email.port.send_after_response(...).
+    mailer: Mailer
+    limiter: RateLimiter
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     # openEHR: call with the request's session; the embedded store joins its transaction.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import quill.audit.models
 import quill.auth.models
+import quill.email.models
 import quill.external_access.models
 import quill.fhir.models
 import quill.messaging.models

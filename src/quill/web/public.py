@@ -1,7 +1,7 @@
-"""Routes anyone may call without signing in. Everything else needs a live session.
+"""Routes that answer without a signed-in caller. Everything else depends on get_caller.
 
-A test walks the app's route table and fails on any route missing here that answers an
-anonymous caller, so adding a public route is a deliberate edit to this file.
+A test walks the route table and fails on any route that is reachable anonymously but is
+not listed here. Entries are (method, path template) as mounted, including ``/api``.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/api/push/vapid-public-key"),
     ("POST", "/api/auth/login"),
+    # Authenticated by the refresh cookie instead of an access token.
     ("POST", "/api/auth/refresh"),
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/forgot-password"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:45:38.738656
+Create Date: 2026-11-25 12:50:17.896780
 """
 
 from collections.abc import Sequence
@@ -39,6 +39,14 @@ def upgrade() -> None:
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
+    )
+    op.create_table('email_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('recipient', sa.String(length=320), nullable=False),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_outbox'))
     )
     op.create_table('fhir_resources',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -234,6 +242,20 @@ def upgrade() -> None:
         batch_op.create_index('ix_organisation_staff_user_id', ['user_id'], unique=False)
         batch_op.create_index('uq_organisation_staff_primary', ['user_id'], unique=True, sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
 
+    op.create_table('password_reset_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_password_reset_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_password_reset_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_password_reset_tokens_token_hash'))
+    )
+    with op.batch_alter_table('password_reset_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_password_reset_tokens_user_id', ['user_id'], unique=False)
+
     op.create_table('push_subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -326,6 +348,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_push_subscriptions_user_id')
 
     op.drop_table('push_subscriptions')
+    with op.batch_alter_table('password_reset_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_password_reset_tokens_user_id')
+
+    op.drop_table('password_reset_tokens')
     with op.batch_alter_table('organisation_staff', schema=None) as batch_op:
         batch_op.drop_index('uq_organisation_staff_primary', sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
         batch_op.drop_index('ix_organisation_staff_user_id')
@@ -368,6 +394,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_fhir_resources_type_updated')
 
     op.drop_table('fhir_resources')
+    op.drop_table('email_outbox')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_patient_seq')
