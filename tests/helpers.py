@@ -45,8 +45,8 @@ async def make_user(
             email=(email or f"{username}@example.org").lower(), full_name=username.title(),
             password_hash=await runtime.passwords.hash(password),
             system_permissions=level, base_profession=profession,
-            additional_competencies=[], removed_competencies=[],
-            totp_enabled=False, is_active=True, created_at=now, updated_at=now, **fields,
+            totp_enabled=False, is_active=True, created_at=now, updated_at=now,
+            **{"additional_competencies": [], "removed_competencies": [], **fields},
         )
         db.add(user)
         await db.flush()

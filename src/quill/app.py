@@ -9,25 +9,65 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
+from quill.access.router import router as cbac_router
 from quill.auth.passwords import PasswordHasher
+from quill.auth.ratelimit import RateLimiter
+from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
+from quill.email.factory import build_mailer
+from quill.events.bus import EventBus, InProcessEventBus
+from quill.events.redis_bus import RedisEventBus
+from quill.events.router import router as events_router
+from quill.fhir.router import router as fhir_router
+from quill.fhir.timing import TimedFhirGateway
+from quill.fhir.wiring import build_fhir_gateway
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
-from quill.runtime import Runtime
+from quill.letters.router import router as letters_router
+from quill.openehr.facade import router as openehr_facade_router
+from quill.openehr.wiring import ehrbase_adapter, embedded_factory, external_factory
+from quill.organisations.router import router as organisations_router
+from quill.push.keys import load_vapid_keys
+from quill.push.notifier import PushNotifier
+from quill.push.router import router as push_router
+from quill.runtime import HealthProbe, Runtime
 from quill.settings import Settings
+from quill.users.router import router as users_router
 from quill.web.errors import install_error_handlers
 from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
 
 
+def _event_bus(settings: Settings) -> EventBus:
+    if settings.redis_url:
+        return RedisEventBus(settings.redis_url, prefix=settings.redis_prefix)
+    return InProcessEventBus()
+
+
 def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    fhir = build_fhir_gateway(settings, clock, ids, session_factory)
+    limiter = RateLimiter(settings)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         secret_key=settings.resolved_secret_key(),
         passwords=PasswordHasher.from_settings(settings),
+        mailer=build_mailer(settings, session_factory, clock),
+        limiter=limiter,
+        events=_event_bus(settings),
+        push=PushNotifier(
+            session_factory=session_factory, keys=load_vapid_keys(settings),
+            subject=settings.vapid_subject, clock=clock,
+            production=settings.is_production,
+            timeout_seconds=settings.outbound_timeout_seconds,
+        ),
+        fhir=fhir,
     )
+    runtime.shutdown_hooks.append(runtime.events.close)
+    runtime.shutdown_hooks.append(runtime.push.close)
+    runtime.shutdown_hooks.append(limiter.close)
 
     async def database_answers() -> bool:
         async with engine.connect() as connection:
@@ -35,15 +75,36 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
         return True
 
     runtime.health_probes["auth_db"] = database_answers
-    # The embedded FHIR and openEHR stores live in the same database.
-    runtime.health_probes.setdefault("fhir", database_answers)
-    runtime.health_probes.setdefault("ehrbase", database_answers)
+    # The embedded store answers when the database does; an external one via its /metadata.
+    runtime.health_probes["fhir"] = fhir.ping
+    runtime.shutdown_hooks.append(fhir.aclose)
+    _wire_openehr(runtime, database_answers)
     return runtime
+
+
+def _wire_openehr(runtime: Runtime, database_answers: HealthProbe) -> None:
+    settings = runtime.settings
+    if not settings.ehrbase_url:
+        runtime.compositions = embedded_factory(runtime.clock, runtime.ids)
+        runtime.health_probes["ehrbase"] = database_answers
+        return
+    adapter = ehrbase_adapter(settings)
+    runtime.compositions = external_factory(adapter)
+    runtime.health_probes["ehrbase"] = adapter.available
+    runtime.shutdown_hooks.append(adapter.client.aclose)
 
 
 def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
+    api.include_router(auth_router)
+    api.include_router(letters_router)
+    # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
+    api.include_router(events_router)
+    api.include_router(push_router)
+    api.include_router(users_router)
+    api.include_router(cbac_router)
+    api.include_router(organisations_router)
     return api
 
 
@@ -70,13 +131,21 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url="/api/docs" if docs else None,
         redoc_url="/api/redoc" if docs else None,
+        # No OAuth2 flow in the docs UI; the default redirect page would sit outside /api.
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     metrics = Metrics()
     app.state.metrics = metrics
+    runtime.fhir = TimedFhirGateway(runtime.fhir, metrics.store_latency)
     install_error_handlers(app)
     app.include_router(_api_router())
     app.include_router(metrics_router)
+    if settings.openehr_facade_enabled and not settings.ehrbase_url:
+        # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.
+        app.include_router(openehr_facade_router)
+    if settings.fhir_facade_enabled:
+        app.include_router(fhir_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

@@ -96,6 +96,78 @@ def seed_demo() -> None:
         typer.echo(line)
 
 
+@cli.command("upload-template")
+def upload_template_command() -> None:
+    """Upload the letter template (quill_letter.v1) to QUILL_EHRBASE_URL."""
+    from quill.errors import QuillError
+    from quill.openehr.http import make_client
+    from quill.openehr.template_upload import letter_template, upload_template
+
+    settings = _settings()
+    if not settings.ehrbase_url:
+        typer.echo("error: QUILL_EHRBASE_URL is not set (the embedded store needs no template)",
+                   err=True)
+        raise typer.Exit(1)
+
+    async def run() -> str:
+        async with make_client(settings) as client:
+            return await upload_template(client, letter_template())
+
+    try:
+        outcome = asyncio.run(run())
+    except QuillError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"template quill_letter.v1: {outcome}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return value
+    raise ValueError("no password given: use --password-stdin or run in a terminal")
+
+
+@cli.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    email: Annotated[str, typer.Option(help="Email address (required).")] = "",
+    permission: Annotated[str, typer.Option(
+        help="patient, external_hcp, patient_advocate, staff, admin or superadmin.")] = "",
+    profession: Annotated[str | None, typer.Option(help="Base profession id.")] = None,
+    name: Annotated[str, typer.Option(help="Full name.")] = "",
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from the first line of stdin.")] = False,
+) -> None:
+    """Create a user; prompts for the password when stdin is a terminal."""
+    from quill.auth.create_user import CommandError
+    from quill.auth.create_user import create_user as run
+
+    settings = _settings()
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"error: {message}", err=True)
+        return typer.Exit(1)
+
+    if not email:
+        raise fail("--email is required")
+    if not permission:
+        raise fail("--permission is required")
+    try:
+        password = _read_password(password_stdin)
+        _migrate(settings)
+        line = asyncio.run(run(settings, username, email, permission, profession, name,
+                               password))
+    except (CommandError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    except Exception as exc:
+        log.debug("create-user failed", exc_info=True)
+        raise fail(f"could not create the user ({type(exc).__name__})") from exc
+    typer.echo(line)
+
+
 def main() -> None:
     try:
         cli()

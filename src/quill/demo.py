@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from quill.access.demo import seed_access
 from quill.app import create_app
 from quill.settings import Settings
 
@@ -13,7 +14,7 @@ async def seed(settings: Settings) -> list[str]:
     lines: list[str] = []
     try:
         async with runtime.session_factory() as db, db.begin():
-            lines.append("demo data: nothing to add yet")
+            lines += await seed_access(db, runtime)
     finally:
         await runtime.engine.dispose()
     return lines

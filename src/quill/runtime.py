@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.passwords import PasswordHasher
+from quill.auth.ratelimit import RateLimiter
 from quill.clock import Clock, IdSource
+from quill.email.port import Mailer
+from quill.events.bus import EventBus
+from quill.fhir.port import FhirGateway
+from quill.openehr.port import CompositionStore
+from quill.push.notifier import PushNotifier
 from quill.settings import Settings
 
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -24,5 +30,22 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     secret_key: str
     passwords: PasswordHasher
+    fhir: FhirGateway
+    # Send mail after commit, e.g. quill.email.port.send_after_response(...).
+    mailer: Mailer
+    limiter: RateLimiter
     health_probes: dict[str, HealthProbe] = field(default_factory=dict)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
+    # openEHR: call with the request's session; the embedded store joins its transaction.
+    compositions: Callable[[AsyncSession], CompositionStore] | None = None
+    # Live events for SSE streams (in-process, or Redis when QUILL_REDIS_URL is set).
+    events: EventBus = field(kw_only=True)
+    # Seconds of silence before an SSE stream sends ": ping"; tests shorten it.
+    events_ping_seconds: float = field(default=15.0, kw_only=True)
+    push: PushNotifier = field(kw_only=True)
+
+    def composition_store(self, db: AsyncSession) -> CompositionStore:
+        """The openEHR store for this session (wired by create_app)."""
+        if self.compositions is None:
+            raise RuntimeError("no CompositionStore wired; build the app with create_app")
+        return self.compositions(db)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     ehrbase_password: str = ""
     ehrbase_token: str = ""
     redis_url: str = ""
+    # Namespaces Quill's keys and channels, so several deployments can share one Redis.
+    redis_prefix: str = "quill"
     smtp_url: str = ""
     smtp_from: str = "Quill <no-reply@quill.invalid>"
     clinical_services_enabled: bool = True
@@ -72,6 +74,8 @@ class Settings(BaseSettings):
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     log_level: str = "INFO"
+    # Password for every `quill seed-demo` account; empty = generate one and print it once.
+    demo_password: str = ""
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

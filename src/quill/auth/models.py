@@ -24,3 +24,17 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None]
     # The one refresh token id that may still be exchanged; older ones are spent.
     refresh_jti: Mapped[str | None] = mapped_column(String(64))
+
+
+class PasswordResetToken(Base):
+    """A single-use reset link; only the SHA-256 of the token is kept."""
+
+    __tablename__ = "password_reset_tokens"
+    __table_args__ = (Index("ix_password_reset_tokens_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import quill.audit.models
 import quill.auth.models
+import quill.email.models
 import quill.external_access.models
+import quill.fhir.models
 import quill.messaging.models
+import quill.openehr.models
 import quill.organisations.models
+import quill.push.models
 import quill.users.models  # noqa: F401
 from quill.db.base import Base
 

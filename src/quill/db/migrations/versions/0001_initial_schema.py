@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:28:50.828980
+Create Date: 2026-11-25 12:50:17.896780
 """
 
 from collections.abc import Sequence
@@ -39,6 +39,42 @@ def upgrade() -> None:
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
+    )
+    op.create_table('email_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('recipient', sa.String(length=320), nullable=False),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_outbox'))
+    )
+    op.create_table('fhir_resources',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('last_updated', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_fhir_resources')),
+    sa.UniqueConstraint('resource_type', 'resource_id', name='uq_fhir_resources_type_id')
+    )
+    with op.batch_alter_table('fhir_resources', schema=None) as batch_op:
+        batch_op.create_index('ix_fhir_resources_type_updated', ['resource_type', 'last_updated', 'pk'], unique=False)
+
+    op.create_table('openehr_ehrs',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('subject_id', sa.String(length=128), nullable=False),
+    sa.Column('subject_namespace', sa.String(length=128), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_openehr_ehrs')),
+    sa.UniqueConstraint('subject_namespace', 'subject_id', name=op.f('uq_openehr_ehrs_subject_namespace'))
+    )
+    op.create_table('openehr_templates',
+    sa.Column('template_id', sa.String(length=255), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('template_id', name=op.f('pk_openehr_templates'))
     )
     op.create_table('organisations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -123,6 +159,50 @@ def upgrade() -> None:
         batch_op.create_index('ix_external_grants_patient_id', ['patient_id'], unique=False)
         batch_op.create_index('ix_external_grants_user_patient', ['user_id', 'patient_id'], unique=False)
 
+    op.create_table('fhir_resource_versions',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('last_updated', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('method', sa.String(length=8), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['resource_pk'], ['fhir_resources.pk'], name=op.f('fk_fhir_resource_versions_resource_pk_fhir_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_fhir_resource_versions')),
+    sa.UniqueConstraint('resource_pk', 'version_id', name='uq_fhir_resource_versions_version')
+    )
+    op.create_table('fhir_search_index',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('resource_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('param', sa.String(length=64), nullable=False),
+    sa.Column('system', sa.String(length=255), nullable=True),
+    sa.Column('value', sa.String(length=255), nullable=True),
+    sa.Column('low', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('high', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['resource_pk'], ['fhir_resources.pk'], name=op.f('fk_fhir_search_index_resource_pk_fhir_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_fhir_search_index'))
+    )
+    with op.batch_alter_table('fhir_search_index', schema=None) as batch_op:
+        batch_op.create_index('ix_fhir_search_index_date', ['resource_type', 'param', 'low', 'high'], unique=False)
+        batch_op.create_index(batch_op.f('ix_fhir_search_index_resource_pk'), ['resource_pk'], unique=False)
+        batch_op.create_index('ix_fhir_search_index_value', ['resource_type', 'param', 'value', 'system'], unique=False)
+
+    op.create_table('openehr_compositions',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('ehr_id', sa.String(length=36), nullable=False),
+    sa.Column('archetype_node_id', sa.String(length=255), nullable=False),
+    sa.Column('latest_version', sa.Integer(), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('composer_name', sa.Text(), nullable=True),
+    sa.Column('start_time', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['ehr_id'], ['openehr_ehrs.id'], name=op.f('fk_openehr_compositions_ehr_id_openehr_ehrs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_openehr_compositions'))
+    )
+    with op.batch_alter_table('openehr_compositions', schema=None) as batch_op:
+        batch_op.create_index('ix_openehr_compositions_listing', ['ehr_id', 'archetype_node_id', 'start_time', 'id'], unique=False)
+
     op.create_table('organisation_features',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
@@ -161,6 +241,35 @@ def upgrade() -> None:
     with op.batch_alter_table('organisation_staff', schema=None) as batch_op:
         batch_op.create_index('ix_organisation_staff_user_id', ['user_id'], unique=False)
         batch_op.create_index('uq_organisation_staff_primary', ['user_id'], unique=True, sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
+
+    op.create_table('password_reset_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_password_reset_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_password_reset_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_password_reset_tokens_token_hash'))
+    )
+    with op.batch_alter_table('password_reset_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_password_reset_tokens_user_id', ['user_id'], unique=False)
+
+    op.create_table('push_subscriptions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('endpoint', sa.String(length=2048), nullable=False),
+    sa.Column('p256dh', sa.String(length=200), nullable=False),
+    sa.Column('auth', sa.String(length=100), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_push_subscriptions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_push_subscriptions')),
+    sa.UniqueConstraint('endpoint', name=op.f('uq_push_subscriptions_endpoint'))
+    )
+    with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
+        batch_op.create_index('ix_push_subscriptions_user_id', ['user_id'], unique=False)
 
     op.create_table('conversation_participants',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -210,11 +319,22 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_conversation_created', ['conversation_id', 'created_at', 'id'], unique=False)
 
+    op.create_table('openehr_composition_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('composition_id', sa.String(length=36), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('committed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['composition_id'], ['openehr_compositions.id'], name=op.f('fk_openehr_composition_versions_composition_id_openehr_compositions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_openehr_composition_versions')),
+    sa.UniqueConstraint('composition_id', 'version', name=op.f('uq_openehr_composition_versions_composition_id'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('openehr_composition_versions')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_conversation_created')
 
@@ -224,6 +344,14 @@ def downgrade() -> None:
         batch_op.drop_index('ix_conversation_participants_user')
 
     op.drop_table('conversation_participants')
+    with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
+        batch_op.drop_index('ix_push_subscriptions_user_id')
+
+    op.drop_table('push_subscriptions')
+    with op.batch_alter_table('password_reset_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_password_reset_tokens_user_id')
+
+    op.drop_table('password_reset_tokens')
     with op.batch_alter_table('organisation_staff', schema=None) as batch_op:
         batch_op.drop_index('uq_organisation_staff_primary', sqlite_where=sa.text('is_primary'), postgresql_where=sa.text('is_primary'))
         batch_op.drop_index('ix_organisation_staff_user_id')
@@ -234,6 +362,17 @@ def downgrade() -> None:
 
     op.drop_table('organisation_patients')
     op.drop_table('organisation_features')
+    with op.batch_alter_table('openehr_compositions', schema=None) as batch_op:
+        batch_op.drop_index('ix_openehr_compositions_listing')
+
+    op.drop_table('openehr_compositions')
+    with op.batch_alter_table('fhir_search_index', schema=None) as batch_op:
+        batch_op.drop_index('ix_fhir_search_index_value')
+        batch_op.drop_index(batch_op.f('ix_fhir_search_index_resource_pk'))
+        batch_op.drop_index('ix_fhir_search_index_date')
+
+    op.drop_table('fhir_search_index')
+    op.drop_table('fhir_resource_versions')
     with op.batch_alter_table('external_grants', schema=None) as batch_op:
         batch_op.drop_index('ix_external_grants_user_patient')
         batch_op.drop_index('ix_external_grants_patient_id')
@@ -249,6 +388,13 @@ def downgrade() -> None:
     op.drop_table('auth_sessions')
     op.drop_table('users')
     op.drop_table('organisations')
+    op.drop_table('openehr_templates')
+    op.drop_table('openehr_ehrs')
+    with op.batch_alter_table('fhir_resources', schema=None) as batch_op:
+        batch_op.drop_index('ix_fhir_resources_type_updated')
+
+    op.drop_table('fhir_resources')
+    op.drop_table('email_outbox')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_patient_seq')

@@ -1,0 +1,69 @@
+"""CBAC routes: a caller's competencies, the admin change, and the catalogue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from quill.access.cbac import final_competencies, load_catalogue
+from quill.access.schemas import (
+    CatalogueOut,
+    CompetenciesOut,
+    CompetenciesPatch,
+    CompetencyOut,
+    ProfessionOut,
+)
+from quill.access.service import CompetencyChange, apply_change, validate_change
+from quill.audit.deps import AuditorDep
+from quill.auth.deps import AdminCaller, CurrentCaller
+from quill.errors import NotFound
+from quill.users.models import User
+from quill.web.deps import DbSession
+
+router = APIRouter(prefix="/cbac", tags=["cbac"])
+
+
+def competencies_out(user: User) -> CompetenciesOut:
+    additional = list(user.additional_competencies)
+    removed = list(user.removed_competencies)
+    return CompetenciesOut(
+        user_id=user.id, username=user.username, base_profession=user.base_profession,
+        additional_competencies=additional, removed_competencies=removed,
+        final_competencies=final_competencies(user.base_profession, additional, removed),
+    )
+
+
+@router.get("/my-competencies", response_model=CompetenciesOut)
+async def my_competencies(caller: CurrentCaller) -> CompetenciesOut:
+    return competencies_out(caller.user)
+
+
+@router.patch("/my-competencies", response_model=CompetenciesOut)
+async def patch_competencies(
+    body: CompetenciesPatch, caller: AdminCaller, db: DbSession, auditor: AuditorDep
+) -> CompetenciesOut:
+    change = CompetencyChange(additional=body.additional_competencies,
+                              removed=body.removed_competencies)
+    validate_change(change)
+    target = await db.get(User, body.user_id)
+    if target is None:
+        raise NotFound("User not found")
+    if apply_change(caller.user, target, change):
+        await db.flush()
+        await auditor.record("user.competencies_change", "User", str(target.id))
+    return competencies_out(target)
+
+
+@router.get("/catalogue", response_model=CatalogueOut)
+async def catalogue(caller: CurrentCaller) -> CatalogueOut:
+    data = load_catalogue()
+    return CatalogueOut(
+        competencies=[
+            CompetencyOut(id=c.id, category=c.category, risk_level=c.risk,
+                          description=c.description, clinical=c.is_clinical)
+            for c in data.competencies.values()
+        ],
+        professions=[
+            ProfessionOut(id=p.id, name=p.name, competencies=sorted(p.competencies))
+            for p in data.professions.values()
+        ],
+    )

@@ -1,0 +1,61 @@
+"""``quill create-user``: make an account from the command line."""
+
+from __future__ import annotations
+
+import re
+
+from quill.access.cbac import load_catalogue
+from quill.access.levels import EXTERNAL_LEVELS, PermissionLevel, parse_level
+from quill.audit.service import AuditEntry, record
+from quill.auth.accounts import NewAccount, create_account
+from quill.errors import QuillError
+from quill.runtime import Runtime
+from quill.settings import Settings
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9._@+-]{1,150}$")
+
+
+class CommandError(Exception):
+    """A problem to report on one line, with exit code 1."""
+
+
+def _account(username: str, email: str, permission: str, profession: str | None,
+             name: str, password: str) -> NewAccount:
+    level = parse_level(permission)
+    if level is None:
+        choices = ", ".join(item.value for item in PermissionLevel)
+        raise CommandError(f"unknown permission level {permission!r} (choose from {choices})")
+    if not USERNAME_PATTERN.match(username):
+        raise CommandError("username may use letters, digits and . _ @ + - (at most 150)")
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise CommandError(f"not an email address: {email!r}")
+    chosen = profession or (level.value if level in EXTERNAL_LEVELS else "patient")
+    if chosen not in load_catalogue().professions:
+        raise CommandError(f"unknown profession {chosen!r}")
+    return NewAccount(username=username, email=email, password=password, full_name=name,
+                      level=level.value, profession=chosen)
+
+
+async def create_user(settings: Settings, username: str, email: str, permission: str,
+                      profession: str | None, name: str, password: str) -> str:
+    """Create the user; return the line to print. Raises CommandError on any refusal."""
+    from quill.app import create_app
+
+    new = _account(username, email, permission, profession, name, password)
+    app = create_app(settings)
+    runtime: Runtime = app.state.runtime
+    try:
+        async with runtime.session_factory() as db, db.begin():
+            user = await create_account(db, runtime, new)
+            await record(db, runtime.clock, AuditEntry(
+                action="user.create", resource_type="User", resource_id=str(user.id)))
+            summary = (f"created user {user.username} "
+                       f"(id {user.id}, level {user.system_permissions})")
+    except QuillError as exc:
+        raise CommandError(str(exc.detail)) from exc
+    finally:
+        for hook in reversed(runtime.shutdown_hooks):
+            await hook()
+        await runtime.engine.dispose()
+    return summary

@@ -1,0 +1,113 @@
+"""Forgotten, reset and changed passwords."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quill.audit.deps import Auditor
+from quill.auth.accounts import find_by_email
+from quill.auth.deps import Caller
+from quill.auth.models import PasswordResetToken
+from quill.auth.password_policy import check_new_password
+from quill.auth.sessions import revoke_user_sessions
+from quill.errors import Invalid
+from quill.runtime import Runtime
+from quill.users.models import User
+
+RESET_TOKEN_MINUTES = 30
+INVALID_RESET_LINK = "Invalid or expired reset link"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ResetMail:
+    to: str
+    subject: str
+    body: str
+
+
+async def request_reset(db: AsyncSession, runtime: Runtime, email: str) -> ResetMail | None:
+    """Store a hashed single-use token and describe the mail to send, if the user exists.
+
+    The route answers the same whether or not a mail results.
+    """
+    user = await find_by_email(db, email)
+    if user is None or not user.is_active:
+        return None
+    token = secrets.token_urlsafe(32)
+    now = runtime.clock.now()
+    db.add(PasswordResetToken(token_hash=_digest(token), user_id=user.id, created_at=now,
+                              expires_at=now + timedelta(minutes=RESET_TOKEN_MINUTES),
+                              used_at=None))
+    await db.flush()
+    base = runtime.settings.public_base_url.rstrip("/")
+    link = f"{base}/reset-password?{urlencode({'token': token})}"
+    body = (
+        f"Hello {user.full_name or user.username},\n\n"
+        "Someone asked to reset the password of your Quill account. If that was you, open\n"
+        f"this link within {RESET_TOKEN_MINUTES} minutes to choose a new password:\n\n"
+        f"{link}\n\n"
+        "If it was not you, ignore this message; your password stays as it is.\n"
+    )
+    return ResetMail(user.email, "Reset your Quill password", body)
+
+
+async def reset_password(
+    db: AsyncSession, runtime: Runtime, auditor: Auditor, token: str, new_password: str
+) -> None:
+    check_new_password(new_password)
+    # Hashed before any query so the transaction (SQLite's write lock) stays short.
+    new_hash = await runtime.passwords.hash(new_password)
+    now = runtime.clock.now()
+    row = (await db.execute(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == _digest(token))
+    )).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise Invalid(INVALID_RESET_LINK)
+    user = await db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Invalid(INVALID_RESET_LINK)
+    # Spend the token in the database so two concurrent uses cannot both succeed.
+    spent = await db.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now).execution_options(synchronize_session=False)
+    )
+    if not isinstance(spent, CursorResult) or spent.rowcount != 1:
+        raise Invalid(INVALID_RESET_LINK)
+    # Any other outstanding links for this user die with this one.
+    await db.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now).execution_options(synchronize_session=False)
+    )
+    user.password_hash = new_hash
+    user.updated_at = now
+    await revoke_user_sessions(db, user.id, now)
+    await auditor.record("auth.password_reset", "User", str(user.id), actor_id=user.id)
+
+
+async def change_password(
+    db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller,
+    current_password: str, new_password: str,
+) -> None:
+    user = caller.user
+    if not await runtime.passwords.verify(user.password_hash, current_password):
+        raise Invalid("Current password is incorrect")
+    check_new_password(new_password)
+    now = runtime.clock.now()
+    user.password_hash = await runtime.passwords.hash(new_password)
+    user.updated_at = now
+    await revoke_user_sessions(db, user.id, now, keep=caller.session_id)
+    await auditor.record("auth.password_changed", "User", str(user.id))

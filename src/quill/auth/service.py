@@ -1,0 +1,181 @@
+"""Signing in and out, refresh-token rotation, and the user's list of sessions.
+
+Failures that must leave a trace (a failed login, a replayed refresh token) are returned
+as values rather than raised: raising would roll back the request's transaction and
+with it the audit row or the revocation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quill.access.cbac import final_competencies, roles_for
+from quill.audit.deps import Auditor
+from quill.auth.accounts import find_by_username
+from quill.auth.deps import Caller
+from quill.auth.models import AuthSession
+from quill.auth.sessions import IssuedTokens, issue_tokens, live_session, open_session
+from quill.auth.tokens import TokenCodec, TokenError, TokenType
+from quill.auth.totp import consume_code
+from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
+from quill.runtime import Runtime
+from quill.users.models import User
+
+INVALID_CREDENTIALS = "Invalid credentials"
+TWO_FACTOR_REQUIRED = {"message": "Two-factor required", "error_code": "two_factor_required"}
+INVALID_TOTP = {"message": "Invalid two-factor code", "error_code": "invalid_totp"}
+
+
+def user_roles(user: User) -> list[str]:
+    competencies = final_competencies(user.base_profession, user.additional_competencies or [],
+                                      user.removed_competencies or [])
+    return roles_for(user.system_permissions, competencies)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    username: str
+    password: str
+    totp_code: str | None
+    user_agent: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    tokens: IssuedTokens
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    user_id: int
+    password_hash: str
+    is_active: bool
+
+
+async def _stored_credentials(runtime: Runtime, username: str) -> _Credentials | None:
+    """Read the hash in a short transaction of its own.
+
+    The slow part of a login is the hash; holding the request's transaction open across
+    it would keep SQLite's write lock (and a PostgreSQL connection) busy for that long.
+    """
+    async with runtime.session_factory() as reader:
+        user = await find_by_username(reader, username)
+        if user is None:
+            return None
+        return _Credentials(user.id, user.password_hash, user.is_active)
+
+
+async def _check_password(
+    db: AsyncSession, runtime: Runtime, attempt: LoginAttempt
+) -> tuple[User | None, int | None]:
+    """The signed-in user (or None), and the id of the named account if there is one."""
+    stored = await _stored_credentials(runtime, attempt.username)
+    # Unknown users are verified against a dummy hash, so both paths cost one Argon2 run.
+    ok = await runtime.passwords.verify(stored.password_hash if stored else None,
+                                        attempt.password)
+    if stored is None:
+        return None, None
+    if not ok or not stored.is_active:
+        return None, stored.user_id
+    user = await db.get(User, stored.user_id)
+    if user is None or not user.is_active:
+        return None, stored.user_id
+    if runtime.passwords.needs_rehash(user.password_hash):
+        user.password_hash = await runtime.passwords.hash(attempt.password)
+    return user, user.id
+
+
+async def login(
+    db: AsyncSession, runtime: Runtime, auditor: Auditor, attempt: LoginAttempt
+) -> SignedIn | QuillError:
+    user, known_id = await _check_password(db, runtime, attempt)
+    if user is None:
+        await auditor.record("auth.login_failed", "User",
+                             str(known_id) if known_id is not None else None,
+                             actor_id=known_id)
+        return Invalid(INVALID_CREDENTIALS)
+    if user.totp_enabled:
+        if not attempt.totp_code:
+            return Invalid(TWO_FACTOR_REQUIRED)
+        now = runtime.clock.now()
+        # Enabled without a secret can only be a damaged row: fail closed.
+        if not user.totp_secret or not await consume_code(
+                db, user, user.totp_secret, attempt.totp_code, now):
+            await auditor.record("auth.login_failed", "User", str(user.id), actor_id=user.id)
+            return Invalid(INVALID_TOTP)
+    tokens = await open_session(db, runtime, user, user_agent=attempt.user_agent, ip=attempt.ip)
+    await auditor.record("auth.login", "AuthSession", tokens.session_id, actor_id=user.id)
+    return SignedIn(user, tokens)
+
+
+async def refresh(
+    db: AsyncSession, runtime: Runtime, auditor: Auditor, refresh_token: str | None
+) -> IssuedTokens | QuillError:
+    """Exchange a refresh token once; a second use revokes the whole session."""
+    if not refresh_token:
+        return Unauthenticated()
+    now = runtime.clock.now()
+    try:
+        claims = TokenCodec(runtime.secret_key).decode(refresh_token, TokenType.REFRESH, now)
+    except TokenError:
+        return Unauthenticated("Invalid or expired token")
+    session = await live_session(db, claims.session_id, now)
+    user = await db.get(User, claims.user_id)
+    if (session is None or session.user_id != claims.user_id or user is None
+            or not user.is_active):
+        return Unauthenticated("Session is no longer valid")
+    # Claim the token in the database: of two requests racing with it, only one matches.
+    claimed = await db.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session.id, AuthSession.refresh_jti == claims.jti,
+               AuthSession.revoked_at.is_(None))
+        .values(refresh_jti=None, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not isinstance(claimed, CursorResult) or claimed.rowcount != 1:
+        await db.execute(
+            update(AuthSession).where(AuthSession.id == session.id)
+            .values(revoked_at=now).execution_options(synchronize_session=False)
+        )
+        await auditor.record("auth.refresh_reuse", "AuthSession", session.id,
+                             actor_id=user.id)
+        return Unauthenticated("Refresh token already used; session revoked")
+    await db.refresh(session)
+    return issue_tokens(runtime, session, now)
+
+
+async def logout(db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller) -> None:
+    session = await db.get(AuthSession, caller.session_id)
+    if session is not None and session.revoked_at is None:
+        session.revoked_at = runtime.clock.now()
+    await auditor.record("auth.logout", "AuthSession", caller.session_id)
+
+
+async def list_sessions(db: AsyncSession, runtime: Runtime, caller: Caller) -> list[AuthSession]:
+    now = runtime.clock.now()
+    rows = await db.execute(
+        select(AuthSession)
+        .where(AuthSession.user_id == caller.user_id, AuthSession.revoked_at.is_(None),
+               AuthSession.expires_at > now)
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    return list(rows.scalars().all())
+
+
+async def revoke_session(
+    db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller, session_id: str
+) -> None:
+    """Revoke one of the caller's own sessions; anyone else's looks like it does not exist."""
+    session = None
+    if len(session_id) <= 36 and "\x00" not in session_id:
+        session = await db.get(AuthSession, session_id)
+    if session is None or session.user_id != caller.user_id or session.revoked_at is not None:
+        raise NotFound("Session not found")
+    session.revoked_at = runtime.clock.now()
+    await auditor.record("auth.session_revoked", "AuthSession", session_id)

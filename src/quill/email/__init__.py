@@ -1,0 +1,1 @@
+"""Outgoing email: a small port with an outbox and an SMTP implementation."""

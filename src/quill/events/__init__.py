@@ -1,0 +1,1 @@
+"""Live events: a small publish/subscribe port and the SSE stream built on it."""

@@ -1,0 +1,81 @@
+"""Server-Sent Events framing for one caller's stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from functools import partial
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from quill.events.bus import Event, EventBus
+
+log = logging.getLogger("quill.events")
+PING = b": ping\n\n"
+# Sent once the subscription is live: it flushes the headers through proxies at once and
+# tells a client that events published from now on will reach it.
+OPENED = b": connected\n\n"
+
+StillAllowed = Callable[[], Awaitable[bool]]
+
+
+def frame(event: Event) -> bytes:
+    data = json.dumps({"conversation_id": event.conversation_id, "message_id": event.message_id})
+    return f"event: {event.type}\ndata: {data}\n\n".encode()
+
+
+async def event_frames(
+    bus: EventBus, user_id: int, *, ping_seconds: float, still_allowed: StillAllowed
+) -> AsyncIterator[bytes]:
+    """Frames for ``user_id``: its events as they come, a ping when idle.
+
+    ``still_allowed`` is asked at every ping, so a stream ends soon after its session is
+    revoked or the account disabled.
+    """
+    async with AsyncExitStack() as stack:
+        try:
+            subscription = await stack.enter_async_context(bus.subscribe(user_id))
+        except Exception:
+            log.warning("could not subscribe to live events", exc_info=True)
+            return
+        yield OPENED
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.get(), ping_seconds)
+            except TimeoutError:
+                if not await still_allowed():
+                    return
+                yield PING
+                continue
+            yield frame(event)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A ``text/event-stream`` response that stops as soon as the client goes away.
+
+    Starlette only notices a vanished client on its next write; an idle stream would keep
+    its subscription until the next ping. Watching ``receive`` ends it at once.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, content: AsyncIterator[bytes], status_code: int = 200) -> None:
+        super().__init__(content, status_code=status_code,
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def run_then_stop(job: Callable[[], Awaitable[None]]) -> None:
+                with contextlib.suppress(OSError):  # the client is gone
+                    await job()
+                group.cancel_scope.cancel()
+
+            group.start_soon(run_then_stop, partial(self.stream_response, send))
+            group.start_soon(run_then_stop, partial(self.listen_for_disconnect, receive))

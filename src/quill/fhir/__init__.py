@@ -1,0 +1,28 @@
+"""FHIR: the store port, the embedded and HTTP stores, and the /fhir facade."""
+
+from quill.fhir.port import (
+    Create,
+    Delete,
+    FhirGateway,
+    FhirStore,
+    HistoryEntry,
+    Put,
+    Resource,
+    SearchPage,
+    SearchParams,
+    TransactionEntry,
+    TransactionResult,
+    etag,
+    iter_search,
+    parse_etag,
+    reference,
+    reference_to,
+    split_reference,
+    version_of,
+)
+
+__all__ = [
+    "Create", "Delete", "FhirGateway", "FhirStore", "HistoryEntry", "Put", "Resource",
+    "SearchPage", "SearchParams", "TransactionEntry", "TransactionResult", "etag", "iter_search",
+    "parse_etag", "reference", "reference_to", "split_reference", "version_of",
+]

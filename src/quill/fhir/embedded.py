@@ -1,0 +1,243 @@
+"""The embedded FHIR store: resources in the app database, inside the caller's session.
+
+The store never commits: the request (or whoever owns the session) does, so FHIR writes
+and any SQL rows written alongside them land in one transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from quill.clock import Clock, IdSource
+from quill.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow, FhirVersionRow
+from quill.fhir.port import (
+    Create,
+    FhirStore,
+    HistoryEntry,
+    Put,
+    Resource,
+    SearchPage,
+    SearchParams,
+    TransactionEntry,
+    TransactionResult,
+    check_id,
+    is_valid_id,
+)
+from quill.fhir.query import parse_search
+from quill.fhir.searchparams import index_values
+from quill.fhir.sqlsearch import Keyset, count_query, page_query
+from quill.fhir.validation import check_type, validate_resource
+
+Method = Literal["POST", "PUT", "DELETE"]
+
+
+def instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _version_number(version_id: str) -> int:
+    if not version_id.isdigit() or len(version_id) > 9:
+        raise NotFound("Unknown version")
+    return int(version_id)
+
+
+class EmbeddedFhirStore:
+    def __init__(self, db: AsyncSession, clock: Clock, ids: IdSource) -> None:
+        self._db = db
+        self._clock = clock
+        self._ids = ids
+
+    def _now(self) -> datetime:
+        now = self._clock.now().astimezone(UTC)
+        # Millisecond precision: what meta.lastUpdated carries is exactly what is stored.
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    async def _current(self, resource_type: str, resource_id: str, *, lock: bool = False
+                       ) -> FhirResourceRow | None:
+        if not is_valid_id(resource_id):
+            return None  # nothing can be stored under an id FHIR does not allow
+        query = select(FhirResourceRow).where(FhirResourceRow.resource_type == resource_type,
+                                              FhirResourceRow.resource_id == resource_id)
+        if lock:
+            query = query.with_for_update()
+        return (await self._db.execute(query)).scalar_one_or_none()
+
+    async def _write(self, resource: Resource, resource_id: str, row: FhirResourceRow | None,
+                     method: Method) -> Resource:
+        now = self._now()
+        version = 1 if row is None else row.version_id + 1
+        meta = dict(resource.get("meta") or {})
+        meta.update(versionId=str(version), lastUpdated=instant(now))
+        stored = {"resourceType": resource["resourceType"], **resource, "id": resource_id,
+                  "meta": meta}
+        if row is None:
+            row = FhirResourceRow(resource_type=stored["resourceType"], resource_id=resource_id,
+                                  version_id=1, last_updated=now, deleted=False, content=stored)
+            self._db.add(row)
+            try:
+                await self._db.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"{stored['resourceType']}/{resource_id} already exists") from exc
+        else:
+            row.version_id, row.last_updated = version, now
+            row.deleted, row.content = False, stored
+            await self._db.execute(delete(FhirSearchIndexRow)
+                                   .where(FhirSearchIndexRow.resource_pk == row.pk))
+        await self._add_version(row, method, stored)
+        await self._index(row.pk, stored)
+        return copy.deepcopy(stored)
+
+    async def _add_version(self, row: FhirResourceRow, method: Method,
+                           content: Resource | None) -> None:
+        self._db.add(FhirVersionRow(resource_pk=row.pk, version_id=row.version_id,
+                                    last_updated=row.last_updated, method=method,
+                                    content=content))
+        await self._db.flush()
+
+    async def _index(self, pk: int, resource: Resource) -> None:
+        rows = [{"resource_pk": pk, "resource_type": resource["resourceType"], "param": name,
+                 "system": v.system, "value": v.value, "low": v.low, "high": v.high}
+                for name, v in index_values(resource)]
+        if rows:
+            await self._db.execute(insert(FhirSearchIndexRow), rows)
+
+    async def create(self, resource: Resource) -> Resource:
+        validate_resource(resource)
+        return await self._write(resource, self._ids.new_id(), None, "POST")
+
+    async def read(self, resource_type: str, resource_id: str) -> Resource:
+        check_type(resource_type)
+        row = await self._current(resource_type, resource_id)
+        if row is None or row.deleted or row.content is None:
+            raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
+        return copy.deepcopy(row.content)
+
+    async def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
+        check_type(resource_type)
+        number = _version_number(version_id)
+        if not is_valid_id(resource_id):
+            raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
+        query = (select(FhirVersionRow.content).join(
+            FhirResourceRow, FhirResourceRow.pk == FhirVersionRow.resource_pk)
+            .where(FhirResourceRow.resource_type == resource_type,
+                   FhirResourceRow.resource_id == resource_id,
+                   FhirVersionRow.version_id == number))
+        content = (await self._db.execute(query)).scalar_one_or_none()
+        if content is None:
+            raise NotFound(f"{resource_type}/{resource_id[:64]} version {number} not found")
+        result: Resource = copy.deepcopy(content)
+        return result
+
+    async def update(self, resource: Resource, *, expected_version: str | None = None
+                     ) -> Resource:
+        validate_resource(resource)
+        resource_id = resource.get("id")
+        if not isinstance(resource_id, str):
+            raise Invalid("An update needs the resource id")
+        check_id(resource_id)
+        row = await self._current(resource["resourceType"], resource_id, lock=True)
+        if expected_version is not None:
+            current = None if row is None or row.deleted else str(row.version_id)
+            if current != expected_version:
+                raise PreconditionFailed({"message": "Version mismatch",
+                                          "error_code": "version_conflict",
+                                          "current_version": current})
+        return await self._write(resource, resource_id, row, "PUT")
+
+    async def delete(self, resource_type: str, resource_id: str) -> None:
+        check_type(resource_type)
+        row = await self._current(resource_type, resource_id, lock=True)
+        if row is None or row.deleted:
+            return
+        row.version_id += 1
+        row.last_updated, row.deleted, row.content = self._now(), True, None
+        await self._db.execute(delete(FhirSearchIndexRow)
+                               .where(FhirSearchIndexRow.resource_pk == row.pk))
+        await self._add_version(row, "DELETE", None)
+
+    async def search(self, resource_type: str, params: SearchParams | None = None, *,
+                     count: int | None = None, cursor: str | None = None) -> SearchPage:
+        check_type(resource_type)
+        parsed = parse_search(resource_type, params, count)
+        keyset = Keyset.decode(cursor) if cursor else None
+        total = int((await self._db.execute(count_query(resource_type, parsed))).scalar_one())
+        if parsed.count == 0:
+            return SearchPage([], total, None)
+        rows = (await self._db.execute(page_query(resource_type, parsed, keyset))).all()
+        descending = keyset.descending if keyset else parsed.descending
+        page = rows[: parsed.count]
+        next_cursor = None
+        if len(rows) > parsed.count:
+            last = page[-1]
+            next_cursor = Keyset(last.last_updated, last.pk, descending).encode()
+        return SearchPage([copy.deepcopy(r.content) for r in page], total, next_cursor)
+
+    async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:
+        check_type(resource_type)
+        row = await self._current(resource_type, resource_id)
+        if row is None:
+            raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
+        query = (select(FhirVersionRow).where(FhirVersionRow.resource_pk == row.pk)
+                 .order_by(FhirVersionRow.version_id.desc()))
+        versions = (await self._db.execute(query)).scalars().all()
+        return [HistoryEntry(str(v.version_id), v.last_updated, _method(v.method),
+                             copy.deepcopy(v.content)) for v in versions]
+
+    async def transaction(self, entries: Sequence[TransactionEntry]
+                          ) -> list[TransactionResult]:
+        for entry in entries:
+            if isinstance(entry, Create | Put):
+                validate_resource(entry.resource)
+        results: list[TransactionResult] = []
+        # A savepoint: a failing entry undoes the earlier ones even if the caller goes on.
+        async with self._db.begin_nested():
+            for entry in entries:
+                results.append(await self._apply(entry))
+        return results
+
+    async def _apply(self, entry: TransactionEntry) -> TransactionResult:
+        if isinstance(entry, Create):
+            return TransactionResult(await self.create(entry.resource), created=True)
+        if isinstance(entry, Put):
+            stored = await self.update(entry.resource, expected_version=entry.expected_version)
+            return TransactionResult(stored, created=stored["meta"]["versionId"] == "1")
+        await self.delete(entry.resource_type, entry.resource_id)
+        return TransactionResult(None)
+
+
+def _method(value: str) -> Method:
+    if value == "POST":
+        return "POST"
+    return "DELETE" if value == "DELETE" else "PUT"
+
+
+class EmbeddedFhirGateway:
+    """Hands out embedded stores bound to a session; the database is the FHIR server."""
+
+    external = False
+
+    def __init__(self, clock: Clock, ids: IdSource,
+                 session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._clock = clock
+        self._ids = ids
+        self._sessions = session_factory
+
+    def store(self, db: AsyncSession) -> FhirStore:
+        return EmbeddedFhirStore(db, self._clock, self._ids)
+
+    async def ping(self) -> bool:
+        async with self._sessions() as db:
+            await db.execute(text("SELECT 1"))
+        return True
+
+    async def aclose(self) -> None:
+        return None
+

@@ -1,0 +1,1 @@
+"""Clinical letters, stored as openEHR compositions."""

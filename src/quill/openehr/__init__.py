@@ -1,0 +1,1 @@
+"""openEHR: the CompositionStore port, its embedded and EHRbase implementations, the facade."""

@@ -1,0 +1,1 @@
+"""Operational templates Quill's compositions follow (read with ``letter_template()``)."""

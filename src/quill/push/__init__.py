@@ -1,0 +1,1 @@
+"""Web Push: per-user subscriptions, VAPID keys and the notifier that sends off the request path."""

@@ -1,0 +1,74 @@
+"""Users admin request and response bodies."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+FHIR_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    username: str | None = Field(default=None, min_length=1, max_length=150)
+    email: EmailStr
+    password: str = Field(max_length=1024)
+    base_profession: str = "patient"
+    additional_competencies: list[str] = Field(default_factory=list, max_length=100)
+    removed_competencies: list[str] = Field(default_factory=list, max_length=100)
+    system_permissions: str = "patient"
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    username: str | None = Field(default=None, min_length=1, max_length=150)
+    email: EmailStr | None = None
+    password: str | None = Field(default=None, max_length=1024)
+    base_profession: str | None = None
+    additional_competencies: list[str] | None = Field(default=None, max_length=100)
+    removed_competencies: list[str] | None = Field(default=None, max_length=100)
+    system_permissions: str | None = None
+
+
+class UserSaved(BaseModel):
+    detail: str
+    id: int
+    username: str
+    email: str
+
+
+class UserSummary(BaseModel):
+    id: int
+    username: str
+    email: str
+    system_permissions: str
+
+
+class UserList(BaseModel):
+    users: list[UserSummary]
+    next_cursor: str | None = None
+
+
+class UserDetail(BaseModel):
+    id: int
+    username: str
+    email: str
+    name: str
+    base_profession: str
+    additional_competencies: list[str]
+    removed_competencies: list[str]
+    system_permissions: str
+
+
+class LinkPatientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fhir_patient_id: str = Field(pattern=FHIR_ID_PATTERN)
+
+
+class LinkPatientOut(BaseModel):
+    user_id: int
+    fhir_patient_id: str

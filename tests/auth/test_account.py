@@ -1,0 +1,142 @@
+"""GET /auth/me, GET /auth/organizations and POST /auth/register."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from quill.organisations.models import Organisation, OrganisationFeature, StaffMembership
+from quill.users.models import User
+from tests.auth.conftest import AppFactory
+from tests.auth.support import login, new_client
+from tests.helpers import bearer_headers, make_user, runtime_of
+
+
+async def _organisation(app: FastAPI, name: str, features: list[str]) -> int:
+    runtime = runtime_of(app)
+    now = runtime.clock.now()
+    async with runtime.session_factory() as db, db.begin():
+        org = Organisation(name=name, type="gp_practice", location=None, created_at=now,
+                           updated_at=now)
+        db.add(org)
+        await db.flush()
+        for key in features:
+            db.add(OrganisationFeature(organisation_id=org.id, feature_key=key, enabled_at=now,
+                                       enabled_by=None))
+        return org.id
+
+
+async def _member(app: FastAPI, org_id: int, user_id: int, primary: bool) -> None:
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db, db.begin():
+        db.add(StaffMembership(organisation_id=org_id, user_id=user_id, is_primary=primary,
+                               created_at=runtime.clock.now()))
+
+
+async def test_me_shape_roles_and_primary_features(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_user(app, "mona", level="admin", profession="consultant",
+                           email="Mona@Example.org")
+    primary = await _organisation(app, "Riverside", ["messaging", "letters"])
+    other = await _organisation(app, "Hilltop", ["teaching"])
+    await _member(app, primary, user.id, True)
+    await _member(app, other, user.id, False)
+    response = await client.get("/api/auth/me", headers=await bearer_headers(app, user))
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": user.id, "username": "mona", "name": "Mona", "email": "mona@example.org",
+        "roles": ["Clinician", "Staff", "Admin"], "system_permissions": "admin",
+        "totp_enabled": False, "enabled_features": ["letters", "messaging"],
+        "clinical_services_enabled": True,
+    }
+
+
+async def test_me_roles_for_patient_and_without_organisation(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = await make_user(app, "pat")
+    body = (await client.get("/api/auth/me", headers=await bearer_headers(app, user))).json()
+    assert body["roles"] == ["Patient"]
+    assert body["enabled_features"] == []
+
+
+async def test_me_reports_clinical_services_switch(app_factory: AppFactory) -> None:
+    off = await app_factory(clinical_services_enabled=False)
+    user = await make_user(off, "nurse", level="staff", profession="registered_nurse")
+    async with new_client(off) as http:
+        body = (await http.get("/api/auth/me", headers=await bearer_headers(off, user))).json()
+    assert body["clinical_services_enabled"] is False
+    assert body["roles"] == ["Clinician", "Staff"]
+
+
+async def test_organizations_are_public(app: FastAPI, client: httpx.AsyncClient) -> None:
+    org = await _organisation(app, "Brook GP", [])
+    response = await client.get("/api/auth/organizations")
+    assert response.status_code == 200
+    assert response.json() == {"organizations": [{"id": org, "name": "Brook GP",
+                                                  "type": "gp_practice"}]}
+
+
+async def test_register_creates_a_patient_with_primary_membership(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    org = await _organisation(app, "Lakeside", ["messaging"])
+    response = await client.post("/api/auth/register", json={
+        "username": "Newbie", "email": "NEWBIE@example.org", "password": "a long passphrase",
+        "full_name": "New Person", "organisation_id": org})
+    assert response.status_code == 200
+    assert response.json() == {"detail": "created"}
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        user = (await db.execute(select(User).where(User.username_key == "newbie"))).scalar_one()
+        membership = (await db.execute(select(StaffMembership))).scalar_one()
+    assert user.system_permissions == "patient"
+    assert user.email == "newbie@example.org"
+    assert user.full_name == "New Person"
+    assert membership.user_id == user.id
+    assert membership.is_primary
+    logged = await login(client, "newbie", "a long passphrase")
+    assert logged.status_code == 200
+    me = (await client.get("/api/auth/me")).json()
+    assert me["enabled_features"] == ["messaging"]
+
+
+async def test_register_errors(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await make_user(app, "taken", email="taken@example.org")
+
+    async def attempt(**body: object) -> httpx.Response:
+        payload: dict[str, object] = {"username": "fresh", "email": "fresh@example.org",
+                                      "password": "a long passphrase"}
+        payload.update(body)
+        async with new_client(app, f"10.9.0.{len(str(body))}") as http:
+            return await http.post("/api/auth/register", json=payload)
+
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"username": "TAKEN"}, "Username already exists"),
+        ({"email": "Taken@Example.org"}, "Email already exists"),
+        ({"password": "short"}, "Password too short"),
+        ({"password": "password123"}, "Password is too common"),
+        ({"organisation_id": 424242}, "Organisation not found"),
+    ]
+    for body, detail in cases:
+        response = await attempt(**body)
+        assert response.status_code == 400, body
+        assert response.json() == {"detail": detail}
+    malformed = await attempt(email="not-an-email")
+    assert malformed.status_code == 422
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        count = len((await db.execute(select(User.id))).all())
+    assert count == 1
+
+
+async def test_register_rate_limit(client: httpx.AsyncClient) -> None:
+    statuses = []
+    for index in range(4):
+        response = await client.post("/api/auth/register", json={
+            "username": f"r{index}", "email": f"r{index}@example.org",
+            "password": "a long passphrase"})
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 429]
