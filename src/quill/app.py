@@ -25,6 +25,7 @@ from quill.fhir.wiring import build_fhir_gateway
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
 from quill.letters.router import router as letters_router
+from quill.messaging.router import router as messaging_router
 from quill.openehr.facade import router as openehr_facade_router
 from quill.openehr.wiring import ehrbase_adapter, embedded_factory, external_factory
 from quill.organisations.router import router as organisations_router
@@ -102,6 +103,7 @@ def _api_router() -> APIRouter:
     # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
     api.include_router(events_router)
     api.include_router(push_router)
+    api.include_router(messaging_router)
     api.include_router(users_router)
     api.include_router(cbac_router)
     api.include_router(organisations_router)

@@ -96,6 +96,18 @@ def seed_demo() -> None:
         typer.echo(line)
 
 
+@cli.command("rebuild-projection")
+def rebuild_projection_command() -> None:
+    """Rebuild the messaging tables from the FHIR store (idempotent; safe while serving)."""
+    from quill.messaging.rebuild import rebuild_from_settings
+
+    settings = _settings()
+    _migrate(settings)
+    report = asyncio.run(rebuild_from_settings(settings))
+    typer.echo(f"projection rebuilt: {report.conversations} conversations, "
+               f"{report.messages} messages ({report.skipped} Communications skipped)")
+
+
 @cli.command("upload-template")
 def upload_template_command() -> None:
     """Upload the letter template (quill_letter.v1) to QUILL_EHRBASE_URL."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Select, exists, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from quill.access.levels import is_admin, is_external, is_staff
@@ -59,7 +60,9 @@ def visible_patient_ids(caller: Caller) -> Select[Any] | None:
     return select(combined.c[0])
 
 
-def patient_filter(caller: Caller, column: ColumnElement[str]) -> ColumnElement[bool] | None:
+def patient_filter(
+    caller: Caller, column: ColumnElement[str] | InstrumentedAttribute[str]
+) -> ColumnElement[bool] | None:
     """A WHERE clause limiting ``column`` (a patient id) to what the caller may see."""
     visible = visible_patient_ids(caller)
     return None if visible is None else column.in_(visible)

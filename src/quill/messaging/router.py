@@ -50,7 +50,7 @@ async def _announce(runtime: Runtime, service: MessagingService) -> None:
             notice.kind, notice.conversation_id,  # type: ignore[arg-type]
             message_id=notice.message_id, recipients=notice.recipients))
         if notice.kind == "message.created" and notice.recipients:
-            runtime.push.notify(notice.recipients, notice.conversation_id)
+            await runtime.push.notify(notice.recipients, notice.conversation_id)
 
 
 def _after_commit(background: BackgroundTasks, service: MessagingService) -> None:
@@ -71,7 +71,9 @@ async def my_conversations(
     service: ServiceDep, status: StatusFilter = None, patient_id: str | None = None,
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> ConversationListOut:
-    filters = [f for f in (patient_filter(service.caller, Conversation.patient_id),) if f is not None]
+    # Threads about patients the caller can no longer see drop out of the list.
+    visible = patient_filter(service.caller, Conversation.patient_id)
+    filters = [] if visible is None else [visible]
     if status is not None:
         filters.append(Conversation.status == status.value)
     if patient_id is not None:

@@ -55,7 +55,7 @@ async def conversation_list(service: MessagingService, rows: list[ConversationRo
     grouped = await participants_of(service.db, [r.conversation.id for r in rows])
     return [
         ConversationOut(
-            **_base(service, r.conversation,  # type: ignore[arg-type]
+            **_base(service, r.conversation,
                     [participant_out(p) for p in grouped[r.conversation.id]],
                     r.is_participant),
             last_message_preview=r.last_message_preview,
@@ -72,7 +72,7 @@ async def single_conversation(service: MessagingService, conversation: Conversat
     last = await service.db.get(Message, conversation.last_message_id) \
         if conversation.last_message_id else None
     return ConversationOut(
-        **_base(service, conversation, participants, is_participant),  # type: ignore[arg-type]
+        **_base(service, conversation, participants, is_participant),
         last_message_preview=last.body[:100] if last else None,
         last_message_time=last.created_at if last else None, unread_count=0,
     )
@@ -103,6 +103,6 @@ async def conversation_detail(service: MessagingService, conversation: Conversat
     participants = await participant_list(service.db, conversation.id)
     is_participant = any(p.user_id == service.caller.user_id for p in participants)
     return ConversationDetailOut(
-        **_base(service, conversation, participants, is_participant),  # type: ignore[arg-type]
+        **_base(service, conversation, participants, is_participant),
         messages=await message_list(service.db, conversation.id),
     )
