@@ -69,6 +69,9 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+        # Foreign keys with ON DELETE actions need an index, or every delete scans messages.
+        Index("ix_messages_amends_id", "amends_id"),
+        Index("ix_messages_sender_id", "sender_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

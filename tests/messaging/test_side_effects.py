@@ -1,0 +1,97 @@
+"""What happens around a message: live events after commit, and nothing half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from quill.app import create_app
+from quill.clock import ManualClock
+from quill.events.bus import Event
+from quill.messaging.models import Conversation, ConversationParticipant, Message
+from quill.settings import Settings
+from tests.access.world import build_world
+from tests.helpers import runtime_of
+from tests.messaging.support import messaging_world, start_thread
+
+
+async def test_participants_get_events_after_commit(app: FastAPI, client: httpx.AsyncClient
+                                                    ) -> None:
+    world = await messaging_world(app)
+    thread = await start_thread(client, world, participant_ids=[world.users["admin"].id])
+    runtime = runtime_of(app)
+    async with runtime.events.subscribe(world.users["admin"].id) as admin_events, \
+            runtime.events.subscribe(world.users["staff_other"].id) as outsider_events:
+        posted = await client.post(f"/api/conversations/{thread['id']}/messages",
+                                   json={"body": "Seen, thanks"},
+                                   headers=world.headers["staff_same"])
+        event: Event = await asyncio.wait_for(admin_events.get(), timeout=5)
+        assert event.type == "message.created"
+        assert event.conversation_id == thread["id"]
+        assert event.message_id == posted.json()["id"]
+        await client.patch(f"/api/conversations/{thread['id']}", json={"status": "resolved"},
+                           headers=world.headers["staff_same"])
+        update: Event = await asyncio.wait_for(admin_events.get(), timeout=5)
+        assert update.type == "conversation.updated"
+        assert update.message_id is None
+        # A marker sent to the outsider arrives first: nothing else was addressed to them.
+        marker = Event.create("conversation.updated", -1, recipients=[world.users[
+            "staff_other"].id])
+        await runtime.events.publish(marker)
+        assert await asyncio.wait_for(outsider_events.get(), timeout=5) == marker
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_fhir_failure_is_502_and_leaves_nothing(settings: Settings, tmp_path: Path
+                                                      ) -> None:
+    broken = settings.model_copy(update={
+        "fhir_url": f"http://127.0.0.1:{_closed_port()}/fhir", "outbound_timeout_seconds": 2.0,
+        "data_dir": tmp_path})
+    app = create_app(broken, clock=ManualClock())
+    async with app.router.lifespan_context(app):
+        world = await build_world(app, prefix="f-")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.post("/api/conversations", headers=world.headers["admin"],
+                                       json={"patient_id": world.patient_a,
+                                             "initial_message": "hello"})
+        assert response.status_code == 502
+        assert "127.0.0.1" not in response.text
+        runtime = runtime_of(app)
+        async with runtime.session_factory() as db:
+            for model in (Conversation, ConversationParticipant, Message):
+                count = (await db.execute(select(func.count()).select_from(model))).scalar()
+                assert count == 0, model.__name__
+
+
+async def test_listing_route_statement_count_is_bounded(app: FastAPI, client: httpx.AsyncClient
+                                                        ) -> None:
+    from tests.messaging.bulk import load_threads
+    from tests.statements import count_statements
+
+    world = await messaging_world(app)
+    me = world.users["staff_same"].id
+    runtime = runtime_of(app)
+    await load_threads(runtime, user_ids=[me, world.users["admin"].id],
+                       patient_id=world.patient_a, threads=1000, messages=100_000)
+    with count_statements(runtime.engine) as statements:
+        response = await client.get("/api/conversations?limit=50",
+                                    headers=world.headers["staff_same"])
+    body: dict[str, Any] = response.json()
+    assert response.status_code == 200
+    assert len(body["conversations"]) == 50
+    assert body["next_cursor"] is not None
+    assert all(row["unread_count"] >= 0 for row in body["conversations"])
+    # Session, user, the listing query and the participants query: no per-thread queries.
+    assert len(statements) <= 5, statements
