@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.runtime import Runtime
 
 
-async def load_threads(runtime: Runtime, *, user_ids: list[int], patient_id: str,
-                       threads: int, messages: int, batch: int = 5000) -> None:
+async def load_threads(factory: async_sessionmaker[AsyncSession], now: datetime, *,
+                       user_ids: list[int], patient_id: str, threads: int, messages: int,
+                       batch: int = 5000) -> None:
     """Threads shared by ``user_ids``, messages spread evenly, written with executemany."""
-    start = runtime.clock.now() - timedelta(days=30)
+    start = now - timedelta(days=30)
     per_thread = max(1, messages // threads)
-    async with runtime.session_factory() as db, db.begin():
+    async with factory() as db, db.begin():
         await db.execute(insert(Conversation), [
             {"id": t + 1, "fhir_conversation_id": f"bulk-{t}", "patient_id": patient_id,
              "subject": f"Bulk thread {t}", "status": "active",

@@ -83,8 +83,9 @@ async def test_listing_route_statement_count_is_bounded(app: FastAPI, client: ht
     world = await messaging_world(app)
     me = world.users["staff_same"].id
     runtime = runtime_of(app)
-    await load_threads(runtime, user_ids=[me, world.users["admin"].id],
-                       patient_id=world.patient_a, threads=1000, messages=100_000)
+    await load_threads(runtime.session_factory, runtime.clock.now(),
+                       user_ids=[me, world.users["admin"].id], patient_id=world.patient_a,
+                       threads=1000, messages=100_000)
     with count_statements(runtime.engine) as statements:
         response = await client.get("/api/conversations?limit=50",
                                     headers=world.headers["staff_same"])
@@ -95,3 +96,30 @@ async def test_listing_route_statement_count_is_bounded(app: FastAPI, client: ht
     assert all(row["unread_count"] >= 0 for row in body["conversations"])
     # Session, user, the listing query and the participants query: no per-thread queries.
     assert len(statements) <= 5, statements
+
+
+async def test_a_new_message_pushes_to_other_participants_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    import json
+
+    from tests.loopback import serve
+    from tests.push.pushservice import Browser, PushService
+
+    world = await messaging_world(app)
+    service = PushService()
+    admin_browser, author_browser = Browser(), Browser()
+    async with serve(service) as push_url:
+        for kind, browser in (("admin", admin_browser), ("staff_same", author_browser)):
+            response = await client.post(
+                "/api/push/subscribe", headers=world.headers[kind],
+                json=browser.subscription(f"{push_url}/{kind}"))
+            assert response.status_code == 200
+        thread = await start_thread(client, world, participant_ids=[world.users["admin"].id])
+        await runtime_of(app).push.drain()
+    [request] = service.received
+    assert request.path == "/admin"
+    payload = json.loads(admin_browser.decrypt(request.body))
+    assert payload == {"title": "New message", "conversation_id": thread["id"],
+                       "url": f"/messages/{thread['id']}"}
+    assert "Potassium" not in request.body.decode("latin-1")

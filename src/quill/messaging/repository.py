@@ -56,19 +56,44 @@ def _unread_count(user_id: int, last_read: Any) -> Any:
     )
 
 
-def _listing(user_id: int, participant_only: bool) -> Select[Any]:
+def _membership(mine: Any, user_id: int) -> ColumnElement[bool]:
+    return and_(mine.conversation_id == Conversation.id, mine.user_id == user_id)
+
+
+def _page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
+              cursor: str | None, limit: int) -> Any:
+    """The page's thread ids first, so counts and previews are computed for it alone."""
+    query = select(Conversation.id)
+    if participant_only:
+        mine = aliased(ConversationParticipant)
+        query = query.join(mine, _membership(mine, user_id))
+    query = query.where(*filters)
+    if cursor:
+        updated_at, conversation_id = decode_cursor(cursor, 2)
+        query = query.where(or_(
+            Conversation.updated_at < updated_at,
+            and_(Conversation.updated_at == updated_at, Conversation.id < conversation_id),
+        ))
+    order = (Conversation.updated_at.desc(), Conversation.id.desc())
+    return query.order_by(*order).limit(limit + 1).subquery()
+
+
+def _listing(user_id: int, page: Any) -> Select[Any]:
     mine = aliased(ConversationParticipant)
     last = aliased(Message)
-    membership = and_(mine.conversation_id == Conversation.id, mine.user_id == user_id)
-    query = select(
-        Conversation,
-        mine.id.is_not(None).label("is_participant"),
-        _unread_count(user_id, mine.last_read_at).label("unread"),
-        func.substr(last.body, 1, PREVIEW_CHARS).label("preview"),
-        last.created_at.label("last_time"),
+    return (
+        select(
+            Conversation,
+            mine.id.is_not(None).label("is_participant"),
+            _unread_count(user_id, mine.last_read_at).label("unread"),
+            func.substr(last.body, 1, PREVIEW_CHARS).label("preview"),
+            last.created_at.label("last_time"),
+        )
+        .join(page, page.c.id == Conversation.id)
+        .outerjoin(mine, _membership(mine, user_id))
+        .outerjoin(last, last.id == Conversation.last_message_id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
-    query = query.join(mine, membership) if participant_only else query.outerjoin(mine, membership)
-    return query.outerjoin(last, last.id == Conversation.last_message_id)
 
 
 async def list_conversations(
@@ -81,15 +106,8 @@ async def list_conversations(
     cursor: str | None,
 ) -> ConversationPage:
     """Threads by latest activity (newest first), keyset-paged on (updated_at, id)."""
-    query = _listing(user_id, participant_only).where(*filters)
-    if cursor:
-        updated_at, conversation_id = decode_cursor(cursor, 2)
-        query = query.where(or_(
-            Conversation.updated_at < updated_at,
-            and_(Conversation.updated_at == updated_at, Conversation.id < conversation_id),
-        ))
-    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-    result = (await db.execute(query.limit(limit + 1))).all()
+    page = _page_ids(user_id, participant_only, filters, cursor, limit)
+    result = (await db.execute(_listing(user_id, page))).all()
     rows = [
         ConversationRow(r[0], bool(r.is_participant), int(r.unread or 0) if r.is_participant
                         else 0, r.preview, r.last_time)
