@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 
+from quill.errors import Invalid
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow
 from quill.fhir.query import Alternative, Criterion, ParsedSearch, bad
+from quill.web.keyset import decode_values, encode_values
 
 R = FhirResourceRow.__table__.c
 IX = FhirSearchIndexRow.__table__.c
@@ -25,21 +24,14 @@ class Keyset:
     descending: bool
 
     def encode(self) -> str:
-        raw = json.dumps({"u": self.last_updated.isoformat(), "p": self.pk,
-                          "d": self.descending}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_values(self.last_updated, self.pk, self.descending)
 
     @classmethod
     def decode(cls, cursor: str) -> Keyset:
         try:
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            data: dict[str, Any] = json.loads(raw)
-            moment = datetime.fromisoformat(str(data["u"]))
-            pk, descending = data["p"], data["d"]
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            moment, pk, descending = decode_values(cursor, datetime, int, bool)
+        except Invalid as exc:
             raise bad("Invalid paging cursor") from exc
-        if moment.tzinfo is None or not isinstance(pk, int) or not isinstance(descending, bool):
-            raise bad("Invalid paging cursor")
         return cls(moment, pk, descending)
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.pagination import decode_cursor, encode_cursor
 from quill.users.models import User
+from quill.web.keyset import decode_values, encode_values
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 100
@@ -69,7 +69,7 @@ def _page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElem
         query = query.join(mine, _membership(mine, user_id))
     query = query.where(*filters)
     if cursor:
-        updated_at, conversation_id = decode_cursor(cursor, 2)
+        updated_at, conversation_id = decode_values(cursor, datetime, int)
         query = query.where(or_(
             Conversation.updated_at < updated_at,
             and_(Conversation.updated_at == updated_at, Conversation.id < conversation_id),
@@ -116,7 +116,7 @@ async def list_conversations(
     next_cursor = None
     if len(result) > limit:
         tail = rows[-1].conversation
-        next_cursor = encode_cursor(tail.updated_at, tail.id)
+        next_cursor = encode_values(tail.updated_at, tail.id)
     return ConversationPage(rows, next_cursor)
 
 

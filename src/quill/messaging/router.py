@@ -26,10 +26,10 @@ from quill.messaging.schemas import (
     StatusUpdateIn,
 )
 from quill.messaging.service import MessagingService
-from quill.pagination import DEFAULT_LIMIT, CursorParam, LimitParam
 from quill.runtime import Runtime
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
+from quill.web.keyset import DEFAULT_LIMIT, CursorQuery, LimitQuery
 
 router = APIRouter(tags=["messaging"], dependencies=[Depends(require_clinical_services)])
 
@@ -69,7 +69,7 @@ async def create_conversation(body: ConversationCreateIn, service: ServiceDep,
 @router.get("/conversations", response_model=ConversationListOut)
 async def my_conversations(
     service: ServiceDep, status: StatusFilter = None, patient_id: str | None = None,
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> ConversationListOut:
     # Threads about patients the caller can no longer see drop out of the list.
     visible = patient_filter(service.caller, Conversation.patient_id)
@@ -87,7 +87,7 @@ async def my_conversations(
 @router.get("/patients/{patient_id}/conversations", response_model=ConversationListOut)
 async def patient_conversations(
     patient_id: str, service: ServiceDep, auditor: AuditorDep, status: StatusFilter = None,
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> ConversationListOut:
     await ensure_can_see_patient(service.db, service.caller, patient_id)
     filters = [Conversation.patient_id == patient_id]

@@ -6,14 +6,12 @@ and ``EhrbaseCompositionStore`` (the EHRbase 2.x REST API). One contract suite r
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from quill.errors import Invalid
+from quill.web.keyset import decode_values, encode_values
 
 Composition = dict[str, Any]
 """A COMPOSITION in openEHR canonical JSON."""
@@ -108,19 +106,11 @@ class Keyset:
     object_id: str
 
     def encode(self) -> str:
-        raw = json.dumps([self.start_time.astimezone(UTC).isoformat(), self.object_id])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_values(self.start_time.astimezone(UTC), self.object_id)
 
     @classmethod
     def decode(cls, cursor: str) -> Keyset:
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            when, object_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            moment = datetime.fromisoformat(when)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-            raise Invalid("Invalid cursor") from exc
-        if not isinstance(object_id, str) or moment.tzinfo is None:
-            raise Invalid("Invalid cursor")
+        moment, object_id = decode_values(cursor, datetime, str)
         return cls(moment.astimezone(UTC), object_id)
 
 
