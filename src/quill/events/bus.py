@@ -113,6 +113,16 @@ class LocalFanout:
             for subscription in self._subscribers.get(user_id, ()):
                 subscription.offer(event)
 
+    @asynccontextmanager
+    async def subscription(self, user_id: int) -> AsyncIterator[Subscription]:
+        """A subscription that receives events for as long as the block runs."""
+        subscription = Subscription(user_id)
+        self.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self.remove(subscription)
+
     def add(self, subscription: Subscription) -> None:
         self._subscribers.setdefault(subscription.user_id, set()).add(subscription)
 
@@ -139,12 +149,8 @@ class InProcessEventBus:
 
     @asynccontextmanager
     async def subscribe(self, user_id: int) -> AsyncIterator[Subscription]:
-        subscription = Subscription(user_id)
-        self._fanout.add(subscription)
-        try:
+        async with self._fanout.subscription(user_id) as subscription:
             yield subscription
-        finally:
-            self._fanout.remove(subscription)
 
     @property
     def subscriber_count(self) -> int:

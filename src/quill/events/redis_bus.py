@@ -44,12 +44,8 @@ class RedisEventBus:
     @asynccontextmanager
     async def subscribe(self, user_id: int) -> AsyncIterator[Subscription]:
         await self._ensure_listening()
-        subscription = Subscription(user_id)
-        self._fanout.add(subscription)
-        try:
+        async with self._fanout.subscription(user_id) as subscription:
             yield subscription
-        finally:
-            self._fanout.remove(subscription)
 
     @property
     def subscriber_count(self) -> int:
