@@ -32,7 +32,9 @@ async def add_org(app: FastAPI, name: str, staff: list[int], patients: list[str]
         for user_id in staff:
             db.add(StaffMembership(organisation_id=org.id, user_id=user_id, is_primary=False,
                                    created_at=now))
+        store = runtime.fhir.store(db)
         for patient_id in patients:
+            await store.update({"resourceType": "Patient", "id": patient_id})
             db.add(PatientMembership(organisation_id=org.id, patient_id=patient_id,
                                      is_primary=False, created_at=now))
         return org.id

@@ -13,7 +13,7 @@ from sqlalchemy import Select, exists, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from quill.access.levels import is_admin, is_external, is_staff
+from quill.access.levels import is_admin, is_staff
 from quill.auth.deps import Caller
 from quill.errors import NotFound
 from quill.external_access.models import ExternalGrant
@@ -46,8 +46,8 @@ def visible_patient_ids(caller: Caller) -> Select[Any] | None:
     parts: list[Select[Any]] = []
     if is_staff(level):
         parts.append(_staff_patients(caller.user_id))
-    if is_external(level):
-        parts.append(_granted_patients(caller.user_id))
+    # Rule 4 holds for any caller: a relative who is also a patient user keeps both.
+    parts.append(_granted_patients(caller.user_id))
     if caller.fhir_patient_id:
         parts.append(select(literal(caller.fhir_patient_id)))
     if not parts:
