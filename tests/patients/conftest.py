@@ -19,6 +19,7 @@ class Clinic:
     staff: LoggedIn
     admin: LoggedIn
     outsider: LoggedIn  # staff of another organisation
+    outsider_org: int
 
 
 async def add_org(app: FastAPI, name: str, *user_ids: int) -> int:
@@ -41,5 +42,5 @@ async def clinic(app: FastAPI) -> Clinic:
     admin = await logged_in(app, "the-admin", level="admin", profession="system_administrator")
     outsider = await logged_in(app, "dr-else", level="staff", profession="consultant")
     org_id = await add_org(app, "Riverside Practice", staff.user_id)
-    await add_org(app, "Hilltop Hospital", outsider.user_id)
-    return Clinic(org_id, staff, admin, outsider)
+    outsider_org = await add_org(app, "Hilltop Hospital", outsider.user_id)
+    return Clinic(org_id, staff, admin, outsider, outsider_org)
