@@ -144,4 +144,4 @@ async def active_grants(db: AsyncSession, patient_id: str) -> list[tuple[Externa
         select(ExternalGrant, User).join(User, User.id == ExternalGrant.user_id)
         .where(ExternalGrant.patient_id == patient_id, ExternalGrant.revoked_at.is_(None))
         .order_by(ExternalGrant.granted_at, ExternalGrant.id))
-    return [(grant, user) for grant, user in rows.tuples().all()]
+    return [(grant, user) for grant, user in rows.all()]
