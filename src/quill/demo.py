@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quill.access.demo import seed_access
 from quill.app import create_app
+from quill.patients.demo import seed_patients
 from quill.settings import Settings
 
 
@@ -15,6 +16,7 @@ async def seed(settings: Settings) -> list[str]:
     try:
         async with runtime.session_factory() as db, db.begin():
             lines += await seed_access(db, runtime)
+            lines += await seed_patients(db, runtime)
     finally:
         await runtime.engine.dispose()
     return lines
