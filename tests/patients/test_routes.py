@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from quill.organisations.models import PatientMembership
+from quill.patients.models import PatientRecord
 from quill.patients.nhs_number import NHS_NUMBER_SYSTEM
 from tests.audit_rows import audit_actions
 from tests.helpers import LoggedIn, cookie_client, logged_in, make_user, runtime_of
@@ -256,3 +257,27 @@ async def test_clinical_switch_and_auth(app: FastAPI, client: httpx.AsyncClient,
         assert off.json() == {"detail": "Clinical services are disabled"}
     finally:
         runtime_of(app).settings.clinical_services_enabled = True
+
+
+async def test_nhs_number_unique_in_the_database(app: FastAPI, client: httpx.AsyncClient,
+                                                 clinic: Clinic) -> None:
+    # A concurrent create that has claimed the number but not yet reached FHIR: the
+    # database's unique index answers 409, and nothing is written to FHIR.
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db, db.begin():
+        now = runtime.clock.now()
+        db.add(PatientRecord(patient_id="in-flight", is_active=True, nhs_number=VALID_NHS[3],
+                             created_at=now, updated_at=now, updated_by=None))
+    raced = await create(client, clinic.staff, nhs_number=VALID_NHS[3])
+    assert raced.status_code == 409
+    assert raced.json() == {"detail": "A patient with this NHS number already exists"}
+    async with runtime.session_factory() as db:
+        page = await runtime.fhir.store(db).search("Patient", {
+            "identifier": f"{NHS_NUMBER_SYSTEM}|{VALID_NHS[3]}"})
+    assert page.resources == []
+    pid = (await create(client, clinic.staff)).json()["id"]
+    patched = await client.patch(f"/api/patients/{pid}", json={"nhs_number": VALID_NHS[3]},
+                                 headers=clinic.staff.headers)
+    assert patched.status_code == 409
+    read = await client.get(f"/api/patients/{pid}", headers=clinic.staff.headers)
+    assert NHS_NUMBER_SYSTEM not in identifiers(read.json())

@@ -62,8 +62,9 @@ async def _patient(db: AsyncSession, runtime: Runtime, store: FhirStore, spec: D
         created = True
     if await db.get(PatientRecord, spec.patient_id) is None:
         now = runtime.clock.now()
-        db.add(PatientRecord(patient_id=spec.patient_id, is_active=True, created_at=now,
-                             updated_at=now, updated_by=None))
+        db.add(PatientRecord(patient_id=spec.patient_id, is_active=True,
+                             nhs_number=spec.nhs_number, created_at=now, updated_at=now,
+                             updated_by=None))
     return created
 
 

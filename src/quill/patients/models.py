@@ -17,6 +17,8 @@ class PatientRecord(Base):
 
     patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A copy of the FHIR NHS number whose unique index settles concurrent creates (409).
+    nhs_number: Mapped[str | None] = mapped_column(String(10), unique=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -38,7 +38,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100)]
 
 def _ctx(db: DbSession, runtime: RuntimeDep, caller: Caller) -> service.PatientContext:
     return service.PatientContext(db, runtime.fhir.store(db), caller, runtime.clock,
-                                  runtime.settings.mrn_system)
+                                  runtime.settings.mrn_system, runtime.ids)
 
 
 def _with_etag(response: Response, patient: Resource) -> Resource:

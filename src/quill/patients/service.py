@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.levels import is_admin
 from quill.access.policy import ensure_can_see_patient
 from quill.auth.deps import Caller
-from quill.clock import Clock
+from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from quill.fhir.port import FhirStore, Resource, is_valid_id, parse_etag, version_of
 from quill.organisations.models import Organisation, PatientMembership, StaffMembership
@@ -29,6 +30,7 @@ from quill.patients.resource import (
 )
 
 NOT_FOUND = "Patient not found"
+DUPLICATE_NHS = "A patient with this NHS number already exists"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class PatientContext:
     caller: Caller
     clock: Clock
     mrn_system: str
+    ids: IdSource
 
 
 async def read_existing(store: FhirStore, patient_id: str) -> Resource:
@@ -59,7 +62,7 @@ async def _ensure_unique_nhs(store: FhirStore, nhs_number: str, own_id: str | No
     page = await store.search("Patient", {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs_number}"},
                               count=2)
     if any(found.get("id") != own_id for found in page.resources):
-        raise Conflict("A patient with this NHS number already exists")
+        raise Conflict(DUPLICATE_NHS)
 
 
 async def _join_primary_organisation(ctx: PatientContext, patient_id: str) -> None:
@@ -71,24 +74,37 @@ async def _join_primary_organisation(ctx: PatientContext, patient_id: str) -> No
                                      is_primary=True, created_at=ctx.clock.now()))
 
 
+async def _claim_record(ctx: PatientContext, patient_id: str, nhs: str | None) -> None:
+    """The patient_records row, written before FHIR: its unique NHS number turns a
+    concurrent duplicate into a 409 before anything reaches the FHIR store."""
+    now = ctx.clock.now()
+    record = await ctx.db.get(PatientRecord, patient_id)
+    try:
+        async with ctx.db.begin_nested():
+            if record is None:
+                ctx.db.add(PatientRecord(patient_id=patient_id, is_active=True, nhs_number=nhs,
+                                         created_at=now, updated_at=now,
+                                         updated_by=ctx.caller.user_id))
+            else:
+                record.nhs_number, record.updated_at = nhs, now
+            await ctx.db.flush()
+    except IntegrityError:
+        raise Conflict(DUPLICATE_NHS) from None
+
+
 async def create_patient(ctx: PatientContext, fields: PatientFields,
                          patient_id: str | None) -> Resource:
-    resource = new_patient(fields, ctx.mrn_system, patient_id)
+    if patient_id is not None and not is_valid_id(patient_id):
+        raise Invalid("patient_id must be a FHIR id (letters, digits, '-' and '.')")
+    pid = patient_id or ctx.ids.new_id()
+    resource = new_patient(fields, ctx.mrn_system, pid)
     nhs = nhs_number_of(resource)
     if nhs is not None:
         await _ensure_unique_nhs(ctx.store, nhs, None)
-    if patient_id is None:
-        stored = await ctx.store.create(resource)
-    else:
-        if not is_valid_id(patient_id):
-            raise Invalid("patient_id must be a FHIR id (letters, digits, '-' and '.')")
-        if await _exists(ctx.store, patient_id):
-            raise Conflict("A patient with this id already exists")
-        stored = await ctx.store.update(resource)
-    pid = str(stored["id"])
-    now = ctx.clock.now()
-    ctx.db.add(PatientRecord(patient_id=pid, is_active=True, created_at=now, updated_at=now,
-                             updated_by=ctx.caller.user_id))
+    if patient_id is not None and await _exists(ctx.store, patient_id):
+        raise Conflict("A patient with this id already exists")
+    await _claim_record(ctx, pid, nhs)
+    stored = await ctx.store.update(resource)
     await _join_primary_organisation(ctx, pid)
     await ctx.db.flush()
     return stored
@@ -118,6 +134,7 @@ async def patch_patient(ctx: PatientContext, patient_id: str, fields: PatientFie
     nhs = nhs_number_of(changed)
     if nhs is not None and nhs != nhs_number_of(current):
         await _ensure_unique_nhs(ctx.store, nhs, patient_id)
+        await _claim_record(ctx, patient_id, nhs)
     return await ctx.store.update(changed, expected_version=version)
 
 

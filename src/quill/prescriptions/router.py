@@ -28,7 +28,7 @@ async def post_controlled(body: ControlledPrescriptionIn, caller: Prescriber, db
                           runtime: RuntimeDep, auditor: AuditorDep
                           ) -> ControlledPrescriptionOut:
     ctx = PatientContext(db, runtime.fhir.store(db), caller, runtime.clock,
-                         runtime.settings.mrn_system)
+                         runtime.settings.mrn_system, runtime.ids)
     stored = await prescribe_controlled(ctx, body)
     rid = str(stored["id"])
     await auditor.record("prescription.create", "MedicationRequest", rid,

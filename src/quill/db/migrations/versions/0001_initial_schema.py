@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:59:01.305794
+Create Date: 2026-11-25 13:21:21.697817
 """
 
 from collections.abc import Sequence
@@ -259,11 +259,13 @@ def upgrade() -> None:
     op.create_table('patient_records',
     sa.Column('patient_id', sa.String(length=64), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('nhs_number', sa.String(length=10), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['updated_by'], ['users.id'], name=op.f('fk_patient_records_updated_by_users'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('patient_id', name=op.f('pk_patient_records'))
+    sa.PrimaryKeyConstraint('patient_id', name=op.f('pk_patient_records')),
+    sa.UniqueConstraint('nhs_number', name=op.f('uq_patient_records_nhs_number'))
     )
     op.create_table('push_subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
