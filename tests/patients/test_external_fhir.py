@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from quill.app import create_app
 from quill.clock import ManualClock
 from quill.db.migrate import upgrade
+from quill.external_access.models import ExternalGrant
 from quill.organisations.models import PatientMembership
 from quill.patients.listing import ID_BATCH
 from quill.settings import Settings
@@ -237,3 +238,30 @@ async def test_store_timeout_is_504(
                 assert made.json() == {"detail": "Upstream service timed out"}
     finally:
         silent.close()
+
+
+async def test_patient_and_external_users_over_http(
+    app: FastAPI, database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    await put_patients(app, "own-record", "granted", "someone-else")
+    async with external(app, database_url, tmp_path, clock) as (quill, recorder, http):
+        patient = await logged_in(quill, "remote-patient", fhir_patient_id="own-record")
+        relative = await logged_in(quill, "remote-relative", level="patient_advocate",
+                                   profession="patient_advocate")
+        runtime = runtime_of(quill)
+        async with runtime.session_factory() as db, db.begin():
+            now = runtime.clock.now()
+            db.add_all([
+                ExternalGrant(user_id=patient.user_id, patient_id="granted",
+                              user_type="patient_advocate", granted_at=now, revoked_at=None),
+                ExternalGrant(user_id=relative.user_id, patient_id="granted",
+                              user_type="patient_advocate", granted_at=now, revoked_at=None),
+                ExternalGrant(user_id=relative.user_id, patient_id="someone-else",
+                              user_type="patient_advocate", granted_at=now, revoked_at=now)])
+        recorder.searches.clear()
+        mine = await http.get("/api/patients", headers=patient.headers)
+        assert [p["id"] for p in mine.json()["patients"]] == ["granted", "own-record"]
+        theirs = await http.get("/api/patients", headers=relative.headers)
+        assert [p["id"] for p in theirs.json()["patients"]] == ["granted"]
+        asked = [sorted(s["_id"][0].split(",")) for s in recorder.searches]
+        assert asked == [["granted", "own-record"], ["granted"]]

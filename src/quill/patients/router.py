@@ -64,7 +64,9 @@ async def list_patients(
     caller: CurrentCaller, db: DbSession, runtime: RuntimeDep, auditor: AuditorDep,
     include_inactive: bool = False,
     scope: Annotated[Literal["admin"] | None, Query()] = None,
-    limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    # Roomy: against an external server the cursor wraps that server's next-page link.
+    cursor: Annotated[str | None, Query(max_length=4000)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PatientList:
     if scope == "admin" and not caller.is_admin:
