@@ -50,9 +50,6 @@ def visible_patient_ids(caller: Caller) -> Select[Any] | None:
     parts.append(_granted_patients(caller.user_id))
     if caller.fhir_patient_id:
         parts.append(select(literal(caller.fhir_patient_id)))
-    if not parts:
-        # Nobody: an always-empty selection keeps the query shape for callers.
-        return select(PatientMembership.patient_id).where(literal(False))
     if len(parts) == 1:
         return parts[0]
     combined = union(*parts).subquery()

@@ -165,7 +165,8 @@ async def list_external_all(db: AsyncSession, store: FhirStore, req: ListRequest
     while True:
         page = await store.search("Patient", params, count=req.limit - len(found),
                                   cursor=server_cursor)
-        resources = page.resources
+        # The cursor came from the client: whatever it points at, only Patients go out.
+        resources = [r for r in page.resources if r.get("resourceType") == "Patient"]
         if not req.include_inactive:
             inactive = await _inactive_among(db, [str(r["id"]) for r in resources])
             resources = [r for r in resources if str(r["id"]) not in inactive]
