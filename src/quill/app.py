@@ -19,6 +19,7 @@ from quill.email.factory import build_mailer
 from quill.events.bus import EventBus, InProcessEventBus
 from quill.events.redis_bus import RedisEventBus
 from quill.events.router import router as events_router
+from quill.external_access.router import router as external_access_router
 from quill.fhir.router import router as fhir_router
 from quill.fhir.timing import TimedFhirGateway
 from quill.fhir.wiring import build_fhir_gateway
@@ -29,6 +30,8 @@ from quill.messaging.router import router as messaging_router
 from quill.openehr.facade import router as openehr_facade_router
 from quill.openehr.wiring import ehrbase_adapter, embedded_factory, external_factory
 from quill.organisations.router import router as organisations_router
+from quill.patients.router import router as patients_router
+from quill.prescriptions.router import router as prescriptions_router
 from quill.push.keys import load_vapid_keys
 from quill.push.notifier import PushNotifier
 from quill.push.router import router as push_router
@@ -99,7 +102,10 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix="/api")
     api.include_router(health_router)
     api.include_router(auth_router)
+    api.include_router(patients_router)
+    api.include_router(external_access_router)
     api.include_router(letters_router)
+    api.include_router(prescriptions_router)
     # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
     api.include_router(events_router)
     api.include_router(push_router)

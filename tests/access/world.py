@@ -31,6 +31,7 @@ class World:
         """Values for str.format on route templates."""
         return {"prefix": self.prefix, "org_a": self.org_a, "org_b": self.org_b,
                 "patient_a": self.patient_a, "patient_b": self.patient_b,
+                "patient_loose": self.patient_loose,
                 **{k: u.id for k, u in self.users.items()}}
 
 
@@ -80,6 +81,10 @@ async def build_world(app: FastAPI, *, prefix: str = "w-", headers: bool = True)
             ExternalGrant(user_id=users["external"].id, patient_id=pa,
                           user_type="external_hcp", granted_at=now, revoked_at=now),
         ])
+        store = runtime.fhir.store(db)
+        for pid in (pa, pb, loose):
+            await store.update({"resourceType": "Patient", "id": pid,
+                                "name": [{"family": pid, "given": ["World"]}]})
         world = World(prefix=prefix, org_a=org_a.id, org_b=org_b.id, patient_a=pa, patient_b=pb,
                       patient_loose=loose, users=users)
     if headers:

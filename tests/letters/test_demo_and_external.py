@@ -19,6 +19,7 @@ from tests.databases import sqlite_database
 from tests.helpers import logged_in, runtime_of
 from tests.openehr.conftest import facade_server
 from tests.openehr.server import SERVICE_TOKEN
+from tests.patients.support import put_patients
 
 
 async def test_seed_letters_is_idempotent(app: FastAPI) -> None:
@@ -53,6 +54,7 @@ async def test_letters_api_over_the_ehrbase_adapter(
         async with external.router.lifespan_context(external):
             admin = await logged_in(external, "ext-admin", level="admin",
                                     profession="administrator")
+            await put_patients(external, "pat-x", "pat-y")
             transport = httpx.ASGITransport(app=external)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 created = await http.post("/api/patients/pat-x/letters", headers=admin.headers,

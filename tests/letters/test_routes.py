@@ -32,7 +32,9 @@ async def add_org(app: FastAPI, name: str, staff: list[int], patients: list[str]
         for user_id in staff:
             db.add(StaffMembership(organisation_id=org.id, user_id=user_id, is_primary=False,
                                    created_at=now))
+        store = runtime.fhir.store(db)
         for patient_id in patients:
+            await store.update({"resourceType": "Patient", "id": patient_id})
             db.add(PatientMembership(organisation_id=org.id, patient_id=patient_id,
                                      is_primary=False, created_at=now))
         return org.id
@@ -228,3 +230,13 @@ async def test_clock_moves_created_at(
     page = (await client.get("/api/patients/pat-1/letters", headers=world.staff.headers)).json()
     expected = (clock.now()).isoformat().replace("+00:00", "Z")
     assert page["letters"][0]["created_at"] == expected
+
+
+async def test_unknown_fhir_patient_is_404(client: httpx.AsyncClient, world: World) -> None:
+    # Admins may see every patient, but a letter needs a Patient that exists in FHIR.
+    written = await post(client, world.admin, "pat-not-in-fhir")
+    assert written.status_code == 404
+    assert written.json() == {"detail": "Patient not found"}
+    listed = await client.get("/api/patients/pat-not-in-fhir/letters",
+                              headers=world.admin.headers)
+    assert listed.status_code == 404

@@ -12,6 +12,7 @@ from quill.organisations.features import enabled_features_for_user
 from quill.organisations.models import StaffMembership
 from tests.audit_rows import audit_actions
 from tests.helpers import LoggedIn, logged_in, runtime_of
+from tests.patients.support import put_patients
 
 VALID_TYPES = ("hospital_team", "gp_practice", "private_clinic", "department",
                "teaching_establishment")
@@ -115,6 +116,10 @@ async def test_patient_membership(app: FastAPI, client: httpx.AsyncClient) -> No
     admin = await logged_in(app, "admin", level="admin")
     org = await create_org(client, admin)
     url = f"/api/organizations/{org['id']}/patients"
+    unknown = await client.post(url, json={"patient_id": "pat-none"}, headers=admin.headers)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "Patient not found"}
+    await put_patients(app, "pat-7")
     added = await client.post(url, json={"patient_id": "pat-7", "is_primary": True},
                               headers=admin.headers)
     assert added.json() == {"organisation_id": org["id"], "patient_id": "pat-7"}

@@ -14,6 +14,7 @@ from quill.users.models import User
 from tests.access.world import build_world
 from tests.audit_rows import audit_actions
 from tests.helpers import logged_in, runtime_of
+from tests.patients.support import put_patients
 
 PASSWORD = "a long enough password"
 
@@ -228,7 +229,12 @@ async def test_link_patient(app: FastAPI, client: httpx.AsyncClient) -> None:
     admin = await logged_in(app, "admin", level="admin")
     first = await logged_in(app, "first")
     second = await logged_in(app, "second")
+    await put_patients(app, "pat-1")
     url = f"/api/users/{first.user_id}/link-patient"
+    no_such = await client.patch(url, json={"fhir_patient_id": "pat-none"},
+                                 headers=admin.headers)
+    assert no_such.status_code == 404
+    assert no_such.json() == {"detail": "Patient not found"}
     response = await client.patch(url, json={"fhir_patient_id": "pat-1"}, headers=admin.headers)
     assert response.status_code == 200
     assert response.json() == {"user_id": first.user_id, "fhir_patient_id": "pat-1"}

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from quill.access.levels import is_admin, is_external, is_staff
+from quill.access.levels import is_admin, is_staff
 from quill.auth.deps import Caller
 from quill.errors import NotFound
 from quill.external_access.models import ExternalGrant
@@ -47,13 +47,10 @@ def visible_patient_ids(caller: Caller) -> Select[Any] | None:
     parts: list[Select[Any]] = []
     if is_staff(level):
         parts.append(_staff_patients(caller.user_id))
-    if is_external(level):
-        parts.append(_granted_patients(caller.user_id))
+    # Rule 4 holds for any caller: a relative who is also a patient user keeps both.
+    parts.append(_granted_patients(caller.user_id))
     if caller.fhir_patient_id:
         parts.append(select(literal(caller.fhir_patient_id)))
-    if not parts:
-        # Nobody: an always-empty selection keeps the query shape for callers.
-        return select(PatientMembership.patient_id).where(literal(False))
     if len(parts) == 1:
         return parts[0]
     combined = union(*parts).subquery()

@@ -13,6 +13,7 @@ import quill.fhir.models
 import quill.messaging.models
 import quill.openehr.models
 import quill.organisations.models
+import quill.patients.models
 import quill.push.models
 import quill.users.models  # noqa: F401
 from quill.db.base import Base

@@ -23,7 +23,7 @@ PatientId = Annotated[str, Path(min_length=1, max_length=64)]
 @router.post("/patients/{patient_id}/letters", response_model=LetterCreated)
 async def post_letter(patient_id: PatientId, body: LetterIn, caller: StaffCaller,
                       db: DbSession, runtime: RuntimeDep, auditor: AuditorDep) -> LetterCreated:
-    ctx = LetterContext(db, runtime.composition_store(db), caller)
+    ctx = LetterContext(db, runtime.composition_store(db), caller, runtime.fhir.store(db))
     letter = Letter(title=body.title, body=body.body, author_name=body.author_name,
                     author_email=str(body.author_email) if body.author_email else None,
                     created_at=runtime.clock.now())
@@ -39,7 +39,7 @@ async def get_letters(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> LetterList:
-    ctx = LetterContext(db, runtime.composition_store(db), caller)
+    ctx = LetterContext(db, runtime.composition_store(db), caller, runtime.fhir.store(db))
     page = await list_letters(ctx, patient_id, limit=limit, cursor=cursor)
     await auditor.record("letter.list", "Composition", None, patient_id=patient_id)
     letters = [LetterSummary(composition_uid=str(item.uid), title=item.name,
@@ -54,7 +54,7 @@ async def get_one_letter(
     composition_uid: Annotated[str, Path(min_length=1, max_length=300)],
     caller: CurrentCaller, db: DbSession, runtime: RuntimeDep, auditor: AuditorDep,
 ) -> LetterOut:
-    ctx = LetterContext(db, runtime.composition_store(db), caller)
+    ctx = LetterContext(db, runtime.composition_store(db), caller, runtime.fhir.store(db))
     stored = await get_letter(ctx, patient_id, composition_uid)
     await auditor.record("letter.read", "Composition", str(stored.uid), patient_id=patient_id)
     return LetterOut(patient_id=patient_id, composition_uid=str(stored.uid), data=stored.data)

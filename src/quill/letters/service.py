@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.access.policy import ensure_can_see_patient
 from quill.auth.deps import Caller
 from quill.errors import NotFound
+from quill.fhir.port import FhirStore
 from quill.letters.composition import ARCHETYPE_ID, Letter, build_letter, read_letter
 from quill.openehr.port import CompositionPage, CompositionStore, StoredComposition, VersionUid
+from quill.patients.service import read_existing
 
 # EHR subjects are FHIR Patient ids in this namespace.
 SUBJECT_NAMESPACE = "quill_fhir_patient"
@@ -21,17 +23,24 @@ class LetterContext:
     db: AsyncSession
     store: CompositionStore
     caller: Caller
+    # The FHIR store: a letter is only about a Patient that exists there.
+    fhir: FhirStore
+
+
+async def _ensure_patient(ctx: LetterContext, patient_id: str) -> None:
+    await ensure_can_see_patient(ctx.db, ctx.caller, patient_id)
+    await read_existing(ctx.fhir, patient_id)
 
 
 async def create_letter(ctx: LetterContext, patient_id: str, letter: Letter) -> VersionUid:
-    await ensure_can_see_patient(ctx.db, ctx.caller, patient_id)
+    await _ensure_patient(ctx, patient_id)
     ehr_id = await ctx.store.ensure_ehr(patient_id, SUBJECT_NAMESPACE)
     return await ctx.store.create_composition(ehr_id, build_letter(letter))
 
 
 async def list_letters(ctx: LetterContext, patient_id: str, *, limit: int,
                        cursor: str | None) -> CompositionPage:
-    await ensure_can_see_patient(ctx.db, ctx.caller, patient_id)
+    await _ensure_patient(ctx, patient_id)
     ehr_id = await ctx.store.find_ehr(patient_id, SUBJECT_NAMESPACE)
     if ehr_id is None:
         return CompositionPage([], None)
@@ -40,7 +49,7 @@ async def list_letters(ctx: LetterContext, patient_id: str, *, limit: int,
 
 async def get_letter(ctx: LetterContext, patient_id: str, uid: str) -> StoredComposition:
     """NotFound unless the uid names a letter in this patient's own EHR."""
-    await ensure_can_see_patient(ctx.db, ctx.caller, patient_id)
+    await _ensure_patient(ctx, patient_id)
     ehr_id = await ctx.store.find_ehr(patient_id, SUBJECT_NAMESPACE)
     if ehr_id is None or not _plausible_uid(uid):
         raise NotFound("Letter not found")

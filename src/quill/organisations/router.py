@@ -114,7 +114,7 @@ async def remove_staff(organisation_id: IdPath, user_id: IdPath, caller: AdminCa
 async def add_patient(organisation_id: IdPath, body: PatientIn, caller: AdminCaller,
                       db: DbSession, runtime: RuntimeDep, auditor: AuditorDep) -> PatientAdded:
     await service.add_patient(db, runtime.clock, organisation_id, body.patient_id,
-                              body.is_primary, auditor)
+                              body.is_primary, auditor, runtime.fhir.store(db))
     return PatientAdded(organisation_id=organisation_id, patient_id=body.patient_id)
 
 

@@ -10,6 +10,7 @@ from quill.audit.deps import Auditor
 from quill.auth.deps import Caller
 from quill.clock import Clock
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
+from quill.fhir.port import FhirStore
 from quill.organisations.features import require_feature
 from quill.organisations.models import (
     Organisation,
@@ -19,6 +20,7 @@ from quill.organisations.models import (
     StaffMembership,
 )
 from quill.organisations.schemas import OrganisationIn, OrganisationPatch
+from quill.patients.service import read_existing
 from quill.users.models import User
 
 
@@ -132,9 +134,9 @@ async def remove_staff(db: AsyncSession, oid: int, user_id: int, auditor: Audito
 
 
 async def add_patient(db: AsyncSession, clock: Clock, oid: int, patient_id: str,
-                      is_primary: bool, auditor: Auditor) -> None:
+                      is_primary: bool, auditor: Auditor, fhir: FhirStore) -> None:
     await get_organisation(db, oid)
-    # FHIR existence check added when the FHIR store lands (unknown patient -> 404).
+    await read_existing(fhir, patient_id)
     found = await db.execute(select(PatientMembership.id).where(
         PatientMembership.organisation_id == oid, PatientMembership.patient_id == patient_id))
     if found.first() is not None:

@@ -93,6 +93,7 @@ async def get_user(user_id: IdPath, caller: AdminCaller, db: DbSession) -> UserD
 
 @router.patch("/{user_id}/link-patient", response_model=LinkPatientOut)
 async def link_patient(user_id: IdPath, body: LinkPatientIn, caller: AdminCaller, db: DbSession,
-                       auditor: AuditorDep) -> LinkPatientOut:
-    user = await service.link_patient(db, caller, user_id, body.fhir_patient_id, auditor)
+                       runtime: RuntimeDep, auditor: AuditorDep) -> LinkPatientOut:
+    user = await service.link_patient(db, caller, user_id, body.fhir_patient_id, auditor,
+                                      runtime.fhir.store(db))
     return LinkPatientOut(user_id=user.id, fhir_patient_id=body.fhir_patient_id)

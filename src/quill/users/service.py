@@ -12,6 +12,8 @@ from quill.audit.deps import Auditor
 from quill.auth.deps import Caller
 from quill.auth.sessions import revoke_user_sessions
 from quill.errors import Conflict, Invalid, NotFound
+from quill.fhir.port import FhirStore
+from quill.patients.service import read_existing
 from quill.runtime import Runtime
 from quill.users.models import User
 from quill.users.schemas import UserCreate, UserUpdate
@@ -146,12 +148,13 @@ def _level_of(user: User) -> PermissionLevel:
 
 
 async def link_patient(
-    db: AsyncSession, actor: Caller, user_id: int, fhir_patient_id: str, auditor: Auditor
+    db: AsyncSession, actor: Caller, user_id: int, fhir_patient_id: str, auditor: Auditor,
+    fhir: FhirStore,
 ) -> User:
     user = await get_user(db, user_id)
     if user.id != actor.user_id:
         ensure_may_manage(actor.level, _level_of(user))
-    # FHIR existence check added when the FHIR store lands (unknown patient -> 404).
+    await read_existing(fhir, fhir_patient_id)
     holder = (await db.execute(
         select(User.id).where(User.fhir_patient_id == fhir_patient_id)
     )).scalars().first()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 13:18:20.990480
+Create Date: 2026-11-25 13:37:16.076752
 """
 
 from collections.abc import Sequence
@@ -256,6 +256,17 @@ def upgrade() -> None:
     with op.batch_alter_table('password_reset_tokens', schema=None) as batch_op:
         batch_op.create_index('ix_password_reset_tokens_user_id', ['user_id'], unique=False)
 
+    op.create_table('patient_records',
+    sa.Column('patient_id', sa.String(length=64), nullable=False),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('nhs_number', sa.String(length=10), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['updated_by'], ['users.id'], name=op.f('fk_patient_records_updated_by_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('patient_id', name=op.f('pk_patient_records')),
+    sa.UniqueConstraint('nhs_number', name=op.f('uq_patient_records_nhs_number'))
+    )
     op.create_table('push_subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -352,6 +363,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_push_subscriptions_user_id')
 
     op.drop_table('push_subscriptions')
+    op.drop_table('patient_records')
     with op.batch_alter_table('password_reset_tokens', schema=None) as batch_op:
         batch_op.drop_index('ix_password_reset_tokens_user_id')
 

@@ -1,0 +1,59 @@
+"""Who touched a patient's record: the audit trail for one patient, newest first.
+
+Admins and the patient themself may read it. Anyone else who cannot see the patient gets
+404 (as everywhere); staff or external users who can see the patient get 403, because
+the log reveals colleagues' activity, which is not part of the clinical record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quill.access.policy import ensure_can_see_patient
+from quill.audit.models import AuditEvent
+from quill.auth.deps import Caller
+from quill.errors import Forbidden
+from quill.users.models import User
+from quill.web.keyset import decode_cursor, next_cursor
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: datetime
+    user_id: int | None
+    username: str | None
+    action: str
+    resource: str
+
+
+async def ensure_may_read_log(db: AsyncSession, caller: Caller, patient_id: str) -> None:
+    if caller.is_admin or caller.fhir_patient_id == patient_id:
+        return
+    await ensure_can_see_patient(db, caller, patient_id)
+    raise Forbidden("Only an admin or the patient may read the access log")
+
+
+def _resource(event: AuditEvent) -> str:
+    if event.resource_id:
+        return f"{event.resource_type}/{event.resource_id}"
+    return event.resource_type
+
+
+async def read_log(db: AsyncSession, patient_id: str, *, limit: int, cursor: str | None
+                   ) -> tuple[list[LogEntry], str | None]:
+    before = decode_cursor(cursor)
+    query = (select(AuditEvent, User.username)
+             .outerjoin(User, User.id == AuditEvent.actor_id)
+             .where(AuditEvent.patient_id == patient_id)
+             .order_by(AuditEvent.seq.desc()).limit(limit + 1))
+    if before is not None:
+        query = query.where(AuditEvent.seq < before)
+    rows = (await db.execute(query)).all()
+    entries = [LogEntry(at=event.at, user_id=event.actor_id, username=username,
+                        action=event.action, resource=_resource(event))
+               for event, username in rows[:limit]]
+    return entries, next_cursor([event.seq for event, _ in rows], limit)

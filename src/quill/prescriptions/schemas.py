@@ -1,0 +1,28 @@
+"""Controlled prescription request and response bodies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quill.users.schemas import FHIR_ID_PATTERN
+
+
+class ControlledPrescriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: str = Field(pattern=FHIR_ID_PATTERN)
+    medication: str = Field(min_length=1, max_length=200)
+    dose: str = Field(min_length=1, max_length=200)
+    duration_days: int = Field(ge=1, le=366)
+
+
+class ControlledPrescriptionOut(BaseModel):
+    status: Literal["success"]
+    prescription_id: str
+    prescriber: str
+    patient_id: str
+    medication: str
+    dose: str
+    duration_days: int

@@ -1,0 +1,7 @@
+"""Reuse the patients world."""
+
+from __future__ import annotations
+
+from tests.patients.conftest import clinic
+
+__all__ = ["clinic"]
