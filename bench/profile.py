@@ -61,6 +61,20 @@ def summarise(collapsed: str) -> tuple[int, Counter[str], Counter[str]]:
     return total, inclusive, own
 
 
+def package_of(frame: str) -> str:
+    """The top-level package (or stdlib module) a frame's code lives in."""
+    where = frame.rsplit("(", 1)[-1].rstrip(")")
+    head = where.split("/", 1)[0] if "/" in where else where.split(":", 1)[0]
+    return head.removesuffix(".py") or "?"
+
+
+def by_package(own: Counter[str]) -> Counter[str]:
+    packages = Counter[str]()
+    for frame, n in own.items():
+        packages[package_of(frame)] += n
+    return packages
+
+
 def _table(title: str, counts: Counter[str], total: int, only_quill: bool) -> list[str]:
     lines = [f"{title}:", ""]
     picked = [(f, n) for f, n in counts.most_common()
@@ -75,7 +89,7 @@ def slowest(plan: Plan, server: Server, rows: list[Row], scale: Scale, world: Wo
     from bench.run import headers_for, job  # the harness module imports this one
 
     tool = _py_spy()
-    measured = [r for r in rows if r.result is not None and r.scenario != "auth_me_login_storm"]
+    measured = [r for r in rows if r.result is not None and not r.scenario.startswith("auth_me_")]
     if tool is None or not measured:
         return ["### Profile", "", "py-spy not installed or nothing measured; no profile.", ""]
     row = min(measured, key=lambda r: r.result.rps if r.result else 0.0)
@@ -84,7 +98,7 @@ def slowest(plan: Plan, server: Server, rows: list[Row], scale: Scale, world: Wo
     seconds = max(plan.seconds, 4)
     stem = OUT / f"profile-{row.backend}-{row.scale}-{row.scenario}"
     command = ["taskset", "-c", load.LOAD_CORE, tool, "record", "--pid", str(server.pid),
-               "--duration", str(int(seconds)), "--rate", "250", "--nonblocking",
+               "--duration", str(int(seconds)), "--rate", "250", "--gil", "--nonblocking",
                "--subprocesses", "--format", "raw", "-o", f"{stem}.txt"]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     result = load.run(job(plan, server.base_url, scenario, headers_for(scenario, token), scale,
@@ -98,11 +112,14 @@ def slowest(plan: Plan, server: Server, rows: list[Row], scale: Scale, world: Wo
         "### Profile of the slowest scenario",
         "",
         f"`{row.scenario}` on {row.config}, {row.scale} scale ({result.rps:.1f} req/s while "
-        f"sampled; {total} samples at 250 Hz, py-spy --nonblocking). Collapsed stacks: "
+        f"sampled; {total} samples at 250 Hz of the thread holding the GIL, py-spy --gil "
+        f"--nonblocking; time in C without the GIL, such as SQLite's own work, is not "
+        f"sampled). Collapsed stacks: "
         f"`bench/out/{path.name}`.",
         "",
     ]
-    return [*head, *_table("Quill frames, inclusive share of samples", inclusive,
+    return [*head, *_table("Own time by package", by_package(own), max(total, 1), False),
+            *_table("Quill frames, inclusive share of samples", inclusive,
                            max(total, 1), True),
             *_table("Own time (leaf frames)", own, max(total, 1), False)]
 

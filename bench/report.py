@@ -125,7 +125,8 @@ def _storm(report: Report, config: str) -> Target:
     name = "/auth/me p99 in storm <= 2x"
     parts, ok = [], True
     for scale in ("small", "large"):
-        calm, storm = (report.find(config, scale, s) for s in ("auth_me", "auth_me_login_storm"))
+        calm, storm = (report.find(config, scale, s)
+                       for s in ("auth_me_paced", "auth_me_login_storm"))
         if not (calm and storm and calm.result and storm.result):
             continue
         value = storm.result.p99_ms / calm.result.p99_ms

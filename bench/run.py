@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 STORM_SHARE = 0.9  # logins per second as a share of the ceiling (a moving window forgives
 # nothing at exactly 100%, and two workers each count their own window)
+PACED_SHARE = 0.5  # the paced /auth/me load as a share of its closed-loop throughput
 
 
 @dataclass(frozen=True)
@@ -114,22 +115,33 @@ def _available(scenario: Scenario, server: harness.Server, headers: dict[str, st
     return trimmed, "; ".join(([note] if note else []) + ["probe " + b for b in bad])
 
 
-def storm_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: dict[str, str],
-              scale: Scale, world: World) -> tuple[load.Result, str]:
-    rate = harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE
-    body = json.dumps({"username": world.storm_username, "password": BENCH_PASSWORD})
-    logins = load.Job(base_url=server.base_url, requests=(load.Req("POST", "/api/auth/login",
-                      body),), headers={"Content-Type": "application/json"}, connections=32,
-                      seconds=plan.seconds + plan.warmup)
-    storm = load.start_rate(logins, rate)
-    time.sleep(plan.warmup)
-    result = load.run(job(plan, server.base_url, scenario, headers, scale))
-    login_result, statuses = load.finish_rate(storm, plan.seconds)
-    note = (f"beside {login_result.requests} logins at {rate:.1f}/s (ceiling "
-            f"{harness.LOGIN_CEILING_PER_MINUTE}/min): statuses {statuses}, login p50 "
-            f"{login_result.p50_ms:.0f} ms p99 {login_result.p99_ms:.0f} ms")
-    if login_result.errors:
-        note = "errors in storm logins; " + note
+def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: dict[str, str],
+              scale: Scale, world: World, rate: float) -> tuple[load.Result, str]:
+    """``scenario`` at a fixed ``rate`` (open loop), with the login storm beside it if asked."""
+    work = job(plan, server.base_url, scenario, headers, scale)
+    if plan.warmup:
+        load.finish_rate(load.start_rate(replace(work, seconds=plan.warmup, seed=2), rate),
+                         plan.warmup)
+    storm = None
+    if scenario.storm:
+        body = json.dumps({"username": world.storm_username, "password": BENCH_PASSWORD})
+        logins = load.Job(base_url=server.base_url, requests=(
+            load.Req("POST", "/api/auth/login", body),), headers={
+            "Content-Type": "application/json"}, connections=32,
+            seconds=plan.seconds + plan.warmup)
+        storm = load.start_rate(logins, harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE)
+        time.sleep(plan.warmup)
+    stream = load.start_rate(work, rate)
+    result, _ = load.finish_rate(stream, plan.seconds)
+    note = f"open loop at {rate:.0f} req/s"
+    if storm is not None:
+        login_result, statuses = load.finish_rate(storm, plan.seconds + plan.warmup)
+        note += (f", beside {login_result.requests} logins at "
+                 f"{harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE:.1f}/s (ceiling "
+                 f"{harness.LOGIN_CEILING_PER_MINUTE}/min): statuses {statuses}, login p50 "
+                 f"{login_result.p50_ms:.0f} ms p99 {login_result.p99_ms:.0f} ms")
+        if login_result.errors:
+            note = "errors in storm logins; " + note
     return result, note
 
 
@@ -147,8 +159,10 @@ def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World
             say(f"  {scenario.name:<22} skipped: {note}")
             rows.append(row)
             continue
-        if scenario.storm:
-            row.result, row.note = storm_run(plan, server, trimmed, headers, scale, world)
+        if scenario.paced:
+            me = next((r for r in rows if r.scenario == "auth_me" and r.result), None)
+            rate = max(10.0, PACED_SHARE * me.result.rps) if me and me.result else 50.0
+            row.result, row.note = paced_run(plan, server, trimmed, headers, scale, world, rate)
         else:
             row.result = measure(plan, job(plan, server.base_url, trimmed, headers, scale))
             row.note = note
