@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -56,6 +56,30 @@ def _unread_count(user_id: int, last_read: Any) -> Any:
     )
 
 
+def _page(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
+          cursor: str | None, limit: int) -> Subquery:
+    """Ids of the page's threads (one more than ``limit``), chosen before anything is counted.
+
+    Keeping the unread counts and previews out of this step matters: a database that sorts
+    the candidate rows evaluates every column it carries first, so counting here would cost
+    one subquery per thread the caller takes part in, not one per thread shown.
+    """
+    query = select(Conversation.id)
+    if participant_only:
+        mine = aliased(ConversationParticipant)
+        query = query.join(mine, and_(mine.conversation_id == Conversation.id,
+                                      mine.user_id == user_id))
+    query = query.where(*filters)
+    if cursor:
+        updated_at, conversation_id = decode_cursor(cursor, 2)
+        query = query.where(or_(
+            Conversation.updated_at < updated_at,
+            and_(Conversation.updated_at == updated_at, Conversation.id < conversation_id),
+        ))
+    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+    return query.limit(limit + 1).subquery("page")
+
+
 def _listing(user_id: int, participant_only: bool) -> Select[Any]:
     mine = aliased(ConversationParticipant)
     last = aliased(Message)
@@ -81,15 +105,10 @@ async def list_conversations(
     cursor: str | None,
 ) -> ConversationPage:
     """Threads by latest activity (newest first), keyset-paged on (updated_at, id)."""
-    query = _listing(user_id, participant_only).where(*filters)
-    if cursor:
-        updated_at, conversation_id = decode_cursor(cursor, 2)
-        query = query.where(or_(
-            Conversation.updated_at < updated_at,
-            and_(Conversation.updated_at == updated_at, Conversation.id < conversation_id),
-        ))
-    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-    result = (await db.execute(query.limit(limit + 1))).all()
+    page = _page(user_id, participant_only, filters, cursor, limit)
+    query = (_listing(user_id, participant_only).join(page, page.c.id == Conversation.id)
+             .order_by(Conversation.updated_at.desc(), Conversation.id.desc()))
+    result = (await db.execute(query)).all()
     rows = [
         ConversationRow(r[0], bool(r.is_participant), int(r.unread or 0) if r.is_participant
                         else 0, r.preview, r.last_time)
