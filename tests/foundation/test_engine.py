@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import QueuePool, text
 
 from quill.db.engine import make_engine
 
 
 async def test_sqlite_transactions_queue_for_a_single_connection(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
     seen: list[int] = []
     order: list[int] = []
 
     async def transaction(n: int) -> None:
         async with engine.begin() as conn:
             # Checked out together with every transaction that is waiting, if any are.
-            seen.append(engine.sync_engine.pool.checkedout())
+            seen.append(pool.checkedout())
             order.append(n)
             await conn.execute(text("SELECT 1"))
             for _ in range(5):
