@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: run test lint types pytest install bench bench-quick migration clean
+.PHONY: run test lint types pytest install bench bench-quick bench-tools migration clean
 
 $(UV):
 	@echo "uv not found: installing it from the package index"
@@ -29,10 +29,17 @@ pytest: install
 
 test: lint types pytest
 
-bench: install
+# wrk drives the load when present; as root it is installed from the OS packages if
+# missing, otherwise the bench falls back to its Python driver (bench/pydriver.py).
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) \
+		|| echo "wrk not installed: using the Python load driver"; }
+
+bench: install bench-tools
 	$(RUN) python -m bench.run
 
-bench-quick: install
+bench-quick: install bench-tools
 	$(RUN) python -m bench.run --quick
 
 migration: install

@@ -62,7 +62,11 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             from pathlib import Path
 
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(target, echo=echo)
+        # Every transaction takes SQLite's write lock up front (see _sqlite_begin), so a
+        # process gains nothing from a second connection: it would only wait in SQLite's
+        # busy handler, which sleeps in growing steps (to 100 ms) and serves waiters out of
+        # order. One connection makes requests queue in the pool, first come first served.
+        engine = create_async_engine(target, echo=echo, pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -1,0 +1,180 @@
+"""Benchmark data, written straight into the tables with bulk inserts (COPY on PostgreSQL,
+executemany on SQLite): no HTTP, no ORM per row, no FHIR validation.
+
+The world: one organisation, ``CLINICIANS`` staff users (all members), every Patient a
+member of that organisation, and conversations of ``MESSAGES_PER_CONVERSATION`` messages,
+each with two clinician participants. The bench user (clinician 0) takes part in
+2/CLINICIANS of the threads, so what it lists grows with the data as it would in life.
+
+Each scale is loaded into a fresh database: runs write rows (sessions, messages, FHIR
+Communications), and the large run must not inherit them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from tests.fhir.bulk import load_patients
+
+from quill.auth.passwords import PasswordHasher
+from quill.organisations.models import Organisation, StaffMembership
+from quill.settings import Settings
+from quill.users.models import User
+
+BENCH_PASSWORD = "bench-password-for-load-tests"  # noqa: S105 - throwaway bench accounts
+CLINICIANS = 10
+MESSAGES_PER_CONVERSATION = 10
+CHUNK = 20_000
+START = datetime(2025, 6, 1, tzinfo=UTC)
+
+COLUMNS = {
+    "organisation_patients": ("id", "organisation_id", "patient_id", "is_primary", "created_at"),
+    "conversations": ("id", "fhir_conversation_id", "patient_id", "subject", "status",
+                      "include_patient_as_participant", "created_by", "created_at",
+                      "updated_at", "last_message_id"),
+    "conversation_participants": ("id", "conversation_id", "user_id", "role", "joined_at",
+                                  "last_read_at"),
+    "messages": ("id", "conversation_id", "fhir_communication_id", "sender_id", "body",
+                 "amends_id", "created_at"),
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    patients: int
+    messages: int
+
+    @property
+    def conversations(self) -> int:
+        return self.messages // MESSAGES_PER_CONVERSATION
+
+
+@dataclass(frozen=True)
+class World:
+    organisation_id: int
+    user_ids: tuple[int, ...]
+    usernames: tuple[str, ...]
+
+    @property
+    def bench_username(self) -> str:
+        return self.usernames[0]
+
+    @property
+    def storm_username(self) -> str:
+        return self.usernames[-1]
+
+
+async def create_world(sessions: async_sessionmaker[Any], settings: Settings) -> World:
+    """The organisation and the clinicians (one Argon2 hash shared by all of them)."""
+    password_hash = await PasswordHasher.from_settings(settings).hash(BENCH_PASSWORD)
+    async with sessions() as db, db.begin():
+        org = Organisation(name="Bench Hospital", type="hospital_team", location="Bench",
+                           created_at=START, updated_at=START)
+        db.add(org)
+        users = [User(username=f"bench.clin{i}", username_key=f"bench.clin{i}",
+                      email=f"bench.clin{i}@bench.invalid", full_name=f"Bench Clinician {i}",
+                      password_hash=password_hash, system_permissions="staff",
+                      base_profession="consultant", additional_competencies=[],
+                      removed_competencies=[], created_at=START, updated_at=START)
+                 for i in range(CLINICIANS)]
+        db.add_all(users)
+        await db.flush()
+        db.add_all(StaffMembership(organisation_id=org.id, user_id=u.id, is_primary=True,
+                                   created_at=START) for u in users)
+        return World(org.id, tuple(u.id for u in users), tuple(u.username for u in users))
+
+
+def _when(moment: datetime, postgres: bool) -> Any:
+    # SQLite keeps SQLAlchemy's naive text form of a UTC datetime; COPY takes the object.
+    return moment if postgres else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+async def _insert(conn: AsyncConnection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    columns = COLUMNS[table]
+    if conn.dialect.name == "postgresql":
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+        return
+    marks = ", ".join("?" for _ in columns)
+    await conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - constants
+        rows)
+
+
+def conversation_rows(world: World, first: int, last: int, patients: int, postgres: bool
+                      ) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows for conversations ``first..last`` (1-based ids) and all of their messages."""
+    conversations, participants, messages = [], [], []
+    users = world.user_ids
+    for c in range(first, last + 1):
+        created = START + timedelta(minutes=c)
+        first_message = (c - 1) * MESSAGES_PER_CONVERSATION + 1
+        last_message = first_message + MESSAGES_PER_CONVERSATION - 1
+        initiator, other = users[c % len(users)], users[(c + 1) % len(users)]
+        updated = created + timedelta(seconds=MESSAGES_PER_CONVERSATION - 1)
+        conversations.append((
+            c, f"bench-msg-{first_message}", f"bulk-{(c - 1) % patients + 1}",
+            f"Bench thread {c}", "active", False, initiator, _when(created, postgres),
+            _when(updated, postgres), last_message))
+        read_at = _when(created + timedelta(seconds=4), postgres)
+        participants.append((2 * c - 1, c, initiator, "initiator", _when(created, postgres),
+                             read_at))
+        participants.append((2 * c, c, other, "participant", _when(created, postgres), None))
+        for k in range(MESSAGES_PER_CONVERSATION):
+            m = first_message + k
+            messages.append((m, c, f"bench-msg-{m}", initiator if k % 2 == 0 else other,
+                             f"Message {k} of thread {c}: results reviewed, plan agreed.",
+                             None, _when(created + timedelta(seconds=k), postgres)))
+    return {"conversations": conversations, "conversation_participants": participants,
+            "messages": messages}
+
+
+async def _load_memberships(conn: AsyncConnection, world: World, first: int, last: int
+                            ) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    for start in range(first, last + 1, CHUNK):
+        rows = [(pk, world.organisation_id, f"bulk-{pk}", True, _when(START, postgres))
+                for pk in range(start, min(start + CHUNK, last + 1))]
+        await _insert(conn, "organisation_patients", rows)
+
+
+async def _load_conversations(conn: AsyncConnection, world: World, first: int, last: int,
+                              patients: int) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    step = CHUNK // MESSAGES_PER_CONVERSATION
+    for start in range(first, last + 1, step):
+        end = min(start + step - 1, last)
+        for table, rows in conversation_rows(world, start, end, patients, postgres).items():
+            await _insert(conn, table, rows)
+
+
+async def load(engine: AsyncEngine, world: World, scale: Scale) -> None:
+    """Fill a freshly migrated database (plus ``create_world``) up to ``scale``."""
+    async with engine.begin() as conn:
+        await load_patients(conn, scale.patients)
+        await _load_memberships(conn, world, 1, scale.patients)
+        await _load_conversations(conn, world, 1, scale.conversations, scale.patients)
+        if conn.dialect.name == "postgresql":
+            for table in COLUMNS:
+                resync = (f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                          f"(SELECT coalesce(max(id), 1) FROM {table}))")
+                await conn.execute(text(resync))
+        await conn.execute(text("ANALYZE"))
+
+
+async def counts(engine: AsyncEngine) -> dict[str, int]:
+    """Row counts of the tables the generator fills (for the smoke test and the log)."""
+    out: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for table in ("fhir_resources", *COLUMNS):
+            out[table] = int((await conn.execute(
+                text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+    return out

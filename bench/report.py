@@ -1,0 +1,217 @@
+"""Rows, targets and the markdown written to bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.load import Result
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+@dataclass
+class Row:
+    backend: str
+    workers: int
+    scale: str
+    scenario: str
+    result: Result | None = None
+    skipped: str = ""
+    bare_rps: float = 0.0
+    note: str = ""
+
+    @property
+    def config(self) -> str:
+        return f"{self.backend}/{self.workers}w"
+
+
+@dataclass
+class Target:
+    config: str
+    name: str
+    verdict: str  # PASS, FAIL or SKIP
+    why: str
+
+
+@dataclass
+class Report:
+    mode: str
+    driver: str
+    rows: list[Row] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # preformatted sections (FHIR store, profile)
+
+    def find(self, config: str, scale: str, scenario: str) -> Row | None:
+        for row in self.rows:
+            if (row.config, row.scale, row.scenario) == (config, scale, scenario):
+                return row
+        return None
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}"
+
+
+def ratio(report: Report, row: Row) -> str:
+    """Large/small p50 for the same config and scenario, when both ran."""
+    if row.result is None or row.scale != "large":
+        return ""
+    small = report.find(row.config, "small", row.scenario)
+    if small is None or small.result is None or not small.result.p50_ms:
+        return ""
+    return _fmt(row.result.p50_ms / small.result.p50_ms, 2)
+
+
+HEADER = ("config", "scale", "scenario", "req/s", "% bare", "p50 ms", "p99 ms", "errors",
+          "L/S p50")
+
+
+def table(report: Report) -> list[tuple[str, ...]]:
+    lines: list[tuple[str, ...]] = []
+    for row in report.rows:
+        if row.result is None:
+            lines.append((row.config, row.scale, row.scenario, "-", "-", "-", "-", "-",
+                          f"skipped: {row.skipped}"))
+            continue
+        r = row.result
+        share = f"{100 * r.rps / row.bare_rps:.0f}%" if row.bare_rps and row.scenario != "bare" \
+            else ""
+        errors = str(r.errors) + (f" {r.detail}" if r.detail else "")
+        lines.append((row.config, row.scale, row.scenario, _fmt(r.rps), share,
+                      _fmt(r.p50_ms, 2), _fmt(r.p99_ms, 2), errors, ratio(report, row)))
+    return lines
+
+
+def _check(config: str, name: str, ok: bool | None, why: str) -> Target:
+    verdict = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
+    return Target(config, name, verdict, why)
+
+
+def _me_share(report: Report, config: str) -> Target:
+    me = report.find(config, "small", "auth_me")
+    if me is None or me.result is None or not me.bare_rps:
+        return _check(config, "/auth/me >= 40% of bare", None, "not measured")
+    share = me.result.rps / me.bare_rps
+    return _check(config, "/auth/me >= 40% of bare", share >= 0.40,
+                  f"{100 * share:.0f}% ({_fmt(me.result.rps)} vs {_fmt(me.bare_rps)} req/s)")
+
+
+def _errors(report: Report, config: str) -> Target:
+    bad = [f"{r.scale}/{r.scenario}: {r.result.errors}" for r in report.rows
+           if r.config == config and r.result is not None and r.result.errors]
+    bad += [f"{r.scale}/{r.scenario}: {r.note}" for r in report.rows
+            if r.config == config and r.note.startswith("errors")]
+    return _check(config, "zero errors", not bad, "; ".join(bad) or "none")
+
+
+def _scaling(report: Report, config: str, scenario: str) -> Target:
+    name = f"{scenario} p50 large/small <= 1.5"
+    small, large = (report.find(config, s, scenario) for s in ("small", "large"))
+    if not (small and large and small.result and large.result):
+        either = large or small
+        skipped = either.skipped if either else "not measured"
+        return _check(config, name, None, skipped or "one scale missing")
+    value = large.result.p50_ms / small.result.p50_ms
+    return _check(config, name, value <= 1.5,
+                  f"{value:.2f} ({_fmt(large.result.p50_ms, 2)} vs "
+                  f"{_fmt(small.result.p50_ms, 2)} ms)")
+
+
+def _storm(report: Report, config: str) -> Target:
+    name = "/auth/me p99 in storm <= 2x"
+    parts, ok = [], True
+    for scale in ("small", "large"):
+        calm, storm = (report.find(config, scale, s)
+                       for s in ("auth_me_paced", "auth_me_login_storm"))
+        if not (calm and storm and calm.result and storm.result):
+            continue
+        value = storm.result.p99_ms / calm.result.p99_ms
+        ok = ok and value <= 2.0
+        parts.append(f"{scale} {value:.2f}x ({_fmt(storm.result.p99_ms, 2)} vs "
+                     f"{_fmt(calm.result.p99_ms, 2)} ms)")
+    return _check(config, name, ok if parts else None, "; ".join(parts) or "not measured")
+
+
+def targets(report: Report) -> list[Target]:
+    configs = list(dict.fromkeys(r.config for r in report.rows if r.scenario != "bare"))
+    out: list[Target] = []
+    for config in configs:
+        out += [_me_share(report, config), _errors(report, config),
+                _scaling(report, config, "patients_list"),
+                _scaling(report, config, "conversations_list"), _storm(report, config)]
+    return out
+
+
+def render_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(HEADER[i]), *(len(r[i]) for r in rows)) for i in range(len(HEADER))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    model = "unknown"
+    with Path("/proc/cpuinfo").open() as info:
+        for line in info:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return (f"nproc {os.cpu_count()}, {model}, {pages / 2**30:.1f} GiB memory, "
+            f"Python {platform.python_version()}")
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              check=False).stdout.strip()
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--", "src") else ""
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + dirty
+
+
+def markdown(report: Report, settings_note: str) -> str:
+    rows = table(report)
+    checks: list[tuple[str, ...]] = [(t.config, t.name, t.verdict, t.why) for t in targets(report)]
+    parts = [
+        BEGIN,
+        f"## Latest run ({report.mode})",
+        "",
+        f"* Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"* Machine: {machine()}",
+        f"* Commit: {commit()}",
+        f"* Load generator: {report.driver}",
+        f"* {settings_note}",
+        "",
+        "### Scenarios",
+        "",
+        _markdown_table(HEADER, rows),
+        "",
+        "### Targets",
+        "",
+        _markdown_table(("config", "target", "verdict", "measured"), checks),
+        "",
+        *report.extra,
+        END,
+    ]
+    return "\n".join(parts)
+
+
+def write_results(path: Path, section: str) -> None:
+    """Replace the generated section of RESULTS.md, keeping the hand-written notes."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n\n" + BEGIN + END + "\n"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(head + section + tail)
+    else:
+        path.write_text(old.rstrip() + "\n\n" + section + "\n")

@@ -1,0 +1,43 @@
+"""Smoke tests for the benchmark harness (no timing here: the bench itself reports)."""
+
+from __future__ import annotations
+
+from bench.data import Scale, counts, create_world, load
+from bench.load import Job, Req, lua_script
+from bench.report import Report, Row, render_table, table, targets
+from bench.scenarios import SCENARIOS
+from fastapi import FastAPI
+
+from bench import run  # noqa: F401 - the harness and everything it imports must load
+from tests.helpers import runtime_of
+
+
+async def test_generator_writes_the_requested_counts(app: FastAPI) -> None:
+    runtime = runtime_of(app)
+    world = await create_world(runtime.session_factory, runtime.settings)
+    await load(runtime.engine, world, Scale("tiny", patients=30, messages=50))
+    assert await counts(runtime.engine) == {
+        "fhir_resources": 30, "organisation_patients": 30, "conversations": 5,
+        "conversation_participants": 10, "messages": 50,
+    }
+
+
+def test_lua_script_carries_every_request_and_the_bearer() -> None:
+    job = Job(base_url="http://127.0.0.1:9", headers={"Authorization": "Bearer abc"},
+              requests=(Req("GET", "/api/auth/me"), Req("POST", "/x/{conv}", '{"a": 1}', 3)),
+              connections=2, seconds=1, conversations=100, patients=10)
+    script = lua_script(job)
+    assert '"/api/auth/me"' in script
+    assert '"{\\"a\\": 1}"' in script
+    assert 'wrk.headers["Authorization"] = "Bearer abc"' in script
+
+
+def test_skipped_routes_are_reported_and_targets_skip() -> None:
+    report = Report("quick", "wrk")
+    report.rows = [Row("sqlite", 1, scale, "patients_list", skipped="route not available")
+                   for scale in ("small", "large")]
+    rendered = render_table(table(report))
+    assert "skipped: route not available" in rendered
+    verdicts = {t.name: t.verdict for t in targets(report)}
+    assert verdicts["patients_list p50 large/small <= 1.5"] == "SKIP"
+    assert {s.name for s in SCENARIOS} >= {"auth_me", "conversations_list", "fhir_search"}
