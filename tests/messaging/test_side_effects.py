@@ -16,7 +16,6 @@ from quill.clock import ManualClock
 from quill.events.bus import Event
 from quill.messaging.models import Conversation, ConversationParticipant, Message
 from quill.settings import Settings
-from tests.access.world import build_world
 from tests.helpers import runtime_of
 from tests.messaging.support import messaging_world, start_thread
 
@@ -53,26 +52,27 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_fhir_failure_is_502_and_leaves_nothing(settings: Settings, tmp_path: Path
-                                                      ) -> None:
+async def test_fhir_failure_is_502_and_leaves_nothing(app: FastAPI, settings: Settings,
+                                                      tmp_path: Path) -> None:
+    world = await messaging_world(app)  # users and patients, through the working store
     broken = settings.model_copy(update={
         "fhir_url": f"http://127.0.0.1:{_closed_port()}/fhir", "outbound_timeout_seconds": 2.0,
         "data_dir": tmp_path})
-    app = create_app(broken, clock=ManualClock())
-    async with app.router.lifespan_context(app):
-        world = await build_world(app, prefix="f-")
-        transport = httpx.ASGITransport(app=app)
+    # The same database and secret, but a FHIR server that does not answer.
+    down = create_app(broken, clock=ManualClock())
+    async with down.router.lifespan_context(down):
+        transport = httpx.ASGITransport(app=down)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.post("/api/conversations", headers=world.headers["admin"],
                                        json={"patient_id": world.patient_a,
                                              "initial_message": "hello"})
-        assert response.status_code == 502
-        assert "127.0.0.1" not in response.text
-        runtime = runtime_of(app)
-        async with runtime.session_factory() as db:
-            for model in (Conversation, ConversationParticipant, Message):
-                count = (await db.execute(select(func.count()).select_from(model))).scalar()
-                assert count == 0, model.__name__
+    assert response.status_code == 502
+    assert "127.0.0.1" not in response.text
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        for model in (Conversation, ConversationParticipant, Message):
+            count = (await db.execute(select(func.count()).select_from(model))).scalar()
+            assert count == 0, model.__name__
 
 
 async def test_listing_route_statement_count_is_bounded(app: FastAPI, client: httpx.AsyncClient
