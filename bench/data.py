@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
-from tests.fhir.bulk import load_patients
+from tests.fhir.bulk import insert_rows, load_patients
 
 from quill.auth.passwords import PasswordHasher
 from quill.organisations.models import Organisation, StaffMembership
@@ -94,21 +94,6 @@ def _when(moment: datetime, postgres: bool) -> Any:
     return moment if postgres else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-async def _insert(conn: AsyncConnection, table: str, rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    columns = COLUMNS[table]
-    if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
-        return
-    marks = ", ".join("?" for _ in columns)
-    await conn.exec_driver_sql(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - constants
-        rows)
-
-
 def conversation_rows(world: World, first: int, last: int, patients: int, postgres: bool
                       ) -> dict[str, list[tuple[Any, ...]]]:
     """Rows for conversations ``first..last`` (1-based ids) and all of their messages."""
@@ -143,7 +128,7 @@ async def _load_memberships(conn: AsyncConnection, world: World, first: int, las
     for start in range(first, last + 1, CHUNK):
         rows = [(pk, world.organisation_id, f"bulk-{pk}", True, _when(START, postgres))
                 for pk in range(start, min(start + CHUNK, last + 1))]
-        await _insert(conn, "organisation_patients", rows)
+        await insert_rows(conn, "organisation_patients", COLUMNS["organisation_patients"], rows)
 
 
 async def _load_conversations(conn: AsyncConnection, world: World, first: int, last: int,
@@ -153,7 +138,7 @@ async def _load_conversations(conn: AsyncConnection, world: World, first: int, l
     for start in range(first, last + 1, step):
         end = min(start + step - 1, last)
         for table, rows in conversation_rows(world, start, end, patients, postgres).items():
-            await _insert(conn, table, rows)
+            await insert_rows(conn, table, COLUMNS[table], rows)
 
 
 async def load(engine: AsyncEngine, world: World, scale: Scale) -> None:

@@ -49,8 +49,11 @@ def _rows(first_pk: int, count: int, postgres: bool) -> dict[str, list[tuple[Any
             "fhir_search_index": index}
 
 
-async def _insert(conn: AsyncConnection, table: str, rows: list[tuple[Any, ...]]) -> None:
-    columns = COLUMNS[table]
+async def insert_rows(conn: AsyncConnection, table: str, columns: tuple[str, ...] | list[str],
+                      rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
     if conn.dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
@@ -67,7 +70,7 @@ async def load_patients(conn: AsyncConnection, count: int, *, first_pk: int = 1)
     for start in range(first_pk, first_pk + count, CHUNK):
         size = min(CHUNK, first_pk + count - start)
         for table, rows in _rows(start, size, postgres).items():
-            await _insert(conn, table, rows)
+            await insert_rows(conn, table, COLUMNS[table], rows)
     if postgres:
         for table in COLUMNS:
             await conn.execute(text(
