@@ -25,7 +25,7 @@ types: install
 	$(RUN) mypy --strict src tests
 
 pytest: install
-	$(RUN) pytest -q -p no:cacheprovider
+	$(RUN) pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 test: lint types pytest
 
