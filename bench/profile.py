@@ -35,6 +35,9 @@ def _py_spy() -> str | None:
 
 def _frame(raw: str) -> str:
     """'name (path/to/file.py:12)' -> 'name (file.py)': lines merged, paths shortened."""
+    if raw.startswith("process "):
+        # py-spy's root frame names the process with its full command line.
+        return "(process: no Python frame)"
     match = _LINE.search(raw)
     if not match:
         return raw.strip()

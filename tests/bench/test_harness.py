@@ -41,3 +41,15 @@ def test_skipped_routes_are_reported_and_targets_skip() -> None:
     verdicts = {t.name: t.verdict for t in targets(report)}
     assert verdicts["patients_list p50 large/small <= 1.5"] == "SKIP"
     assert {s.name for s in SCENARIOS} >= {"auth_me", "conversations_list", "fhir_search"}
+
+
+def test_profile_frames_never_carry_a_command_line() -> None:
+    from bench.profile import summarise
+
+    collapsed = ('process 12:"/some/dir/.venv/bin/python -m bench.serve" 7\n'
+                 'process 12:"/some/dir/.venv/bin/python -m bench.serve";'
+                 'handle (/some/dir/src/quill/app.py:10) 3\n')
+    total, inclusive, own = summarise(collapsed)
+    assert total == 10
+    assert own["(process: no Python frame)"] == 7
+    assert all("/some/dir" not in frame for frame in inclusive)
