@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +45,18 @@ def _entry_of(event: AuditEvent) -> AuditEntry:
     )
 
 
+def _head_query() -> Select[AuditHead]:
+    # FOR UPDATE holds the head until commit on PostgreSQL; SQLite transactions start
+    # with BEGIN IMMEDIATE, which already serialises writers.
+    return (select(AuditHead).where(AuditHead.id == HEAD_ROW_ID)
+            .with_for_update().execution_options(populate_existing=True))
+
+
 async def _locked_head(db: AsyncSession) -> AuditHead:
+    head = (await db.execute(_head_query())).scalar_one_or_none()
+    if head is not None:
+        return head
+    # Only the very first entry creates the head; concurrent first writers meet here.
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await db.execute(
@@ -53,15 +64,7 @@ async def _locked_head(db: AsyncSession) -> AuditHead:
         .values(id=HEAD_ROW_ID, seq=0, hash=GENESIS_HASH)
         .on_conflict_do_nothing(index_elements=["id"])
     )
-    # FOR UPDATE holds the head until commit on PostgreSQL; SQLite transactions start
-    # with BEGIN IMMEDIATE, which already serialises writers.
-    head = (
-        await db.execute(
-            select(AuditHead).where(AuditHead.id == HEAD_ROW_ID)
-            .with_for_update().execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    return head
+    return (await db.execute(_head_query())).scalar_one()
 
 
 async def record(db: AsyncSession, clock: Clock, entry: AuditEntry) -> AuditEvent:
