@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
 from quill.access.router import router as cbac_router
+from quill.auth.caller_cache import CallerCache
 from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
 from quill.auth.router import router as auth_router
@@ -53,6 +54,8 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
     session_factory = make_session_factory(engine)
     fhir = build_fhir_gateway(settings, clock, ids, session_factory)
     limiter = RateLimiter(settings)
+    callers = CallerCache.for_data_dir(settings.data_dir, settings.caller_cache_seconds)
+    callers.watch(session_factory)
     runtime = Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
         session_factory=session_factory,
@@ -68,10 +71,16 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
             timeout_seconds=settings.outbound_timeout_seconds,
         ),
         fhir=fhir,
+        callers=callers,
     )
     runtime.shutdown_hooks.append(runtime.events.close)
     runtime.shutdown_hooks.append(runtime.push.close)
     runtime.shutdown_hooks.append(limiter.close)
+
+    async def release_in_process_resources() -> None:
+        callers.close()
+
+    runtime.shutdown_hooks.append(release_in_process_resources)
 
     async def database_answers() -> bool:
         async with engine.connect() as connection:
@@ -98,22 +107,15 @@ def _wire_openehr(runtime: Runtime, database_answers: HealthProbe) -> None:
     runtime.shutdown_hooks.append(adapter.client.aclose)
 
 
-def _api_router() -> APIRouter:
-    api = APIRouter(prefix="/api")
-    api.include_router(health_router)
-    api.include_router(auth_router)
-    api.include_router(patients_router)
-    api.include_router(external_access_router)
-    api.include_router(letters_router)
-    api.include_router(prescriptions_router)
+# Included one by one under /api rather than through an /api router of their own: each
+# level of nesting costs FastAPI another pass over the route table on every request.
+API_ROUTERS: tuple[APIRouter, ...] = (
+    health_router, auth_router, patients_router, external_access_router, letters_router,
+    prescriptions_router,
     # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
-    api.include_router(events_router)
-    api.include_router(push_router)
-    api.include_router(messaging_router)
-    api.include_router(users_router)
-    api.include_router(cbac_router)
-    api.include_router(organisations_router)
-    return api
+    events_router, push_router, messaging_router, users_router, cbac_router,
+    organisations_router,
+)
 
 
 def create_app(
@@ -147,7 +149,8 @@ def create_app(
     app.state.metrics = metrics
     runtime.fhir = TimedFhirGateway(runtime.fhir, metrics.store_latency)
     install_error_handlers(app)
-    app.include_router(_api_router())
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api")
     app.include_router(metrics_router)
     if settings.openehr_facade_enabled and not settings.ehrbase_url:
         # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from quill.auth.caller_cache import CallerCache
 from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
 from quill.clock import Clock, IdSource
@@ -43,6 +44,8 @@ class Runtime:
     # Seconds of silence before an SSE stream sends ": ping"; tests shorten it.
     events_ping_seconds: float = field(default=15.0, kw_only=True)
     push: PushNotifier = field(kw_only=True)
+    # Resolved callers reused between requests; see quill.auth.caller_cache.
+    callers: CallerCache = field(kw_only=True)
 
     def composition_store(self, db: AsyncSession) -> CompositionStore:
         """The openEHR store for this session (wired by create_app)."""

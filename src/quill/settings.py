@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     argon2_parallelism: int = 1
     access_token_minutes: int = 15
     refresh_token_days: int = 7
+    # How long a resolved caller may be reused (auth/caller_cache.py); 0 = check the
+    # database on every request, as workers on several hosts must.
+    caller_cache_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     # Password for every `quill seed-demo` account; empty = generate one and print it once.
     demo_password: str = ""

@@ -36,7 +36,7 @@ def _all(world: World) -> list[str]:
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 async def test_can_see_patient(app: FastAPI, kind: str) -> None:
     world = await build_world(app, headers=False)
-    caller = Caller(user=world.users[kind], session_id="s", via_cookie=False)
+    caller = Caller.of(world.users[kind], "s")
     async with runtime_of(app).session_factory() as db:
         seen = {pid for pid in _all(world) if await can_see_patient(db, caller, pid)}
         assert seen == _pids(world, EXPECTED[kind])
@@ -48,7 +48,7 @@ async def test_can_see_patient(app: FastAPI, kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 async def test_visible_patient_ids_filters_in_sql(app: FastAPI, kind: str) -> None:
     world = await build_world(app, headers=False)
-    caller = Caller(user=world.users[kind], session_id="s", via_cookie=False)
+    caller = Caller.of(world.users[kind], "s")
     visible = visible_patient_ids(caller)
     if kind in {"admin", "superadmin"}:
         assert visible is None
@@ -66,7 +66,7 @@ async def test_user_without_anything_sees_nobody(app: FastAPI) -> None:
     world = await build_world(app, headers=False)
     lonely = world.users["patient"]
     lonely.fhir_patient_id = None
-    caller = Caller(user=lonely, session_id="s", via_cookie=False)
+    caller = Caller.of(lonely, "s")
     async with runtime_of(app).session_factory() as db:
         assert not [p for p in _all(world) if await can_see_patient(db, caller, p)]
 
@@ -75,7 +75,7 @@ async def test_staff_who_is_also_a_patient_sees_both(app: FastAPI) -> None:
     world = await build_world(app, headers=False)
     staff = world.users["staff_same"]
     staff.fhir_patient_id = world.patient_loose
-    caller = Caller(user=staff, session_id="s", via_cookie=False)
+    caller = Caller.of(staff, "s")
     visible = visible_patient_ids(caller)
     assert visible is not None
     async with runtime_of(app).session_factory() as db:

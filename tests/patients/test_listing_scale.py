@@ -71,7 +71,7 @@ async def _plan(app: FastAPI, user_id: int) -> str:
     async with runtime.session_factory() as db:
         user = await db.get(User, user_id)
         assert user is not None
-        caller = Caller(user=user, session_id="plan", via_cookie=False)
+        caller = Caller.of(user, "plan")
         query = patient_page_query(PatientQuery(limit=50,
                                                 only_ids=visible_patient_ids(caller)))
         dialect = runtime.engine.dialect

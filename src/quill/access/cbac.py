@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -123,7 +124,7 @@ def load_catalogue() -> Catalogue:
 
 
 def final_competencies(
-    base_profession: str, additional: list[str], removed: list[str]
+    base_profession: str, additional: Iterable[str], removed: Iterable[str]
 ) -> list[str]:
     """``(base | additional) - removed``, sorted for stable output."""
     catalogue = load_catalogue()

@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from quill.access.cbac import Competency, final_competencies
 from quill.auth.deps import Caller, CurrentCaller
 from quill.errors import Forbidden
+from quill.users.identity import UserIdentity
 from quill.users.models import User
 
 
-def user_competencies(user: User) -> list[str]:
+def user_competencies(user: User | UserIdentity) -> list[str]:
     return final_competencies(user.base_profession, list(user.additional_competencies),
                               list(user.removed_competencies))
 

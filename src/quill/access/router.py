@@ -16,13 +16,14 @@ from quill.access.service import CompetencyChange, apply_change, validate_change
 from quill.audit.deps import AuditorDep
 from quill.auth.deps import AdminCaller, CurrentCaller
 from quill.errors import NotFound
+from quill.users.identity import UserIdentity
 from quill.users.models import User
 from quill.web.deps import DbSession
 
 router = APIRouter(prefix="/cbac", tags=["cbac"])
 
 
-def competencies_out(user: User) -> CompetenciesOut:
+def competencies_out(user: User | UserIdentity) -> CompetenciesOut:
     additional = list(user.additional_competencies)
     removed = list(user.removed_competencies)
     return CompetenciesOut(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from quill.access.cbac import final_competencies, load_catalogue
 from quill.access.levels import PermissionLevel, ensure_may_manage, may_grant_high_risk, parse_level
 from quill.errors import Forbidden, Invalid
+from quill.users.identity import UserIdentity
 from quill.users.models import User
 
 
@@ -59,7 +60,7 @@ def validate_change(change: CompetencyChange) -> None:
     validate_competencies([*(change.additional or []), *(change.removed or [])])
 
 
-def apply_change(actor: User, target: User, change: CompetencyChange) -> bool:
+def apply_change(actor: User | UserIdentity, target: User, change: CompetencyChange) -> bool:
     """Apply a validated change to ``target``; returns whether anything changed.
 
     A user never changes their own competencies, whatever their level: a second admin

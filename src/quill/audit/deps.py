@@ -43,7 +43,7 @@ class Auditor:
         ))
 
 
-def get_auditor(request: Request, db: DbSession, runtime: RuntimeDep) -> Auditor:
+async def get_auditor(request: Request, db: DbSession, runtime: RuntimeDep) -> Auditor:
     return Auditor(db, runtime.clock, request)
 
 

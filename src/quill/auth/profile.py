@@ -8,28 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.auth.deps import Caller
 from quill.auth.schemas import MeOut, OrganizationOut
 from quill.auth.service import user_roles
-from quill.organisations.models import Organisation, OrganisationFeature, StaffMembership
+from quill.organisations.models import Organisation
 from quill.runtime import Runtime
 
 
-async def primary_features(db: AsyncSession, user_id: int) -> list[str]:
-    rows = await db.execute(
-        select(OrganisationFeature.feature_key)
-        .join(StaffMembership,
-              StaffMembership.organisation_id == OrganisationFeature.organisation_id)
-        .where(StaffMembership.user_id == user_id, StaffMembership.is_primary.is_(True))
-        .order_by(OrganisationFeature.feature_key)
-    )
-    return [str(key) for key in rows.scalars().all()]
-
-
-async def me(db: AsyncSession, runtime: Runtime, caller: Caller) -> MeOut:
+def me(runtime: Runtime, caller: Caller) -> MeOut:
+    """Answered from the resolved caller alone: no statement beyond resolving it."""
     user = caller.user
     return MeOut(
         id=user.id, username=user.username, name=user.full_name, email=user.email,
         roles=user_roles(user), system_permissions=user.system_permissions,
-        totp_enabled=bool(user.totp_enabled),
-        enabled_features=await primary_features(db, user.id),
+        totp_enabled=user.totp_enabled, enabled_features=list(caller.primary_features),
         clinical_services_enabled=runtime.settings.clinical_services_enabled,
     )
 

@@ -102,7 +102,7 @@ async def change_password(
     db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller,
     current_password: str, new_password: str,
 ) -> None:
-    user = caller.user
+    user = await caller.account(db)
     if not await runtime.passwords.verify(user.password_hash, current_password):
         raise Invalid("Current password is incorrect")
     check_new_password(new_password)

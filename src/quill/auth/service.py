@@ -23,6 +23,7 @@ from quill.auth.tokens import TokenCodec, TokenError, TokenType
 from quill.auth.totp import consume_code
 from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
 from quill.runtime import Runtime
+from quill.users.identity import UserIdentity
 from quill.users.models import User
 
 INVALID_CREDENTIALS = "Invalid credentials"
@@ -30,7 +31,7 @@ TWO_FACTOR_REQUIRED = {"message": "Two-factor required", "error_code": "two_fact
 INVALID_TOTP = {"message": "Invalid two-factor code", "error_code": "invalid_totp"}
 
 
-def user_roles(user: User) -> list[str]:
+def user_roles(user: User | UserIdentity) -> list[str]:
     competencies = final_competencies(user.base_profession, user.additional_competencies or [],
                                       user.removed_competencies or [])
     return roles_for(user.system_permissions, competencies)

@@ -17,13 +17,13 @@ ALREADY_ENABLED = {"message": "Two-factor authentication is already enabled",
                    "error_code": "totp_already_enabled"}
 
 
-async def setup(runtime: Runtime, auditor: Auditor, caller: Caller) -> str:
+async def setup(db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller) -> str:
     """Create (or reuse, while not yet enabled) a secret and return its otpauth URI.
 
     Once two-factor is enabled the secret is never shown again: a stolen session must
     not be able to copy the second factor.
     """
-    user = caller.user
+    user = await caller.account(db)
     if user.totp_enabled:
         raise Invalid(ALREADY_ENABLED)
     if not user.totp_secret:
@@ -37,7 +37,7 @@ async def setup(runtime: Runtime, auditor: Auditor, caller: Caller) -> str:
 async def verify(
     db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller, code: str
 ) -> None:
-    user = caller.user
+    user = await caller.account(db)
     if not user.totp_secret:
         raise Invalid(NO_TOTP_SECRET)
     if not await consume_code(db, user, user.totp_secret, code, runtime.clock.now()):
@@ -48,8 +48,9 @@ async def verify(
         await auditor.record("auth.totp_enabled", "User", str(user.id))
 
 
-async def disable(runtime: Runtime, auditor: Auditor, caller: Caller, password: str) -> None:
-    user = caller.user
+async def disable(db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller,
+                  password: str) -> None:
+    user = await caller.account(db)
     if not await runtime.passwords.verify(user.password_hash, password):
         raise Invalid("Current password is incorrect")
     user.totp_enabled = False

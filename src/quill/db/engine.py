@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def async_url(url: str) -> URL:
@@ -75,4 +76,8 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    # A Session class of the factory's own, so data-layer listeners (the caller cache's
+    # invalidation) hear this factory's commits and no other app's in the same process.
+    session_class = type("QuillSession", (Session,), {})
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True,
+                              sync_session_class=session_class)

@@ -8,14 +8,30 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
+def _untouched(session: AsyncSession) -> bool:
+    """Nothing read, added or begun: the session holds no connection and no objects."""
+    return not (session.in_transaction() or session.identity_map or session.new
+                or session.dirty or session.deleted)
+
+
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Open a session, commit when the block succeeds, roll back when it raises."""
-    async with factory() as session:
-        try:
-            yield session
-        except BaseException:
+    """Open a session, commit when the block succeeds, roll back when it raises.
+
+    A block that never touched the session (a request answered from the caller cache)
+    skips commit and close: both would only begin and end an empty transaction.
+    """
+    session = factory()
+    try:
+        yield session
+    except BaseException:
+        if not _untouched(session):
             await session.rollback()
-            raise
-        else:
-            await session.commit()
+            await session.close()
+        raise
+    if _untouched(session):
+        return
+    try:
+        await session.commit()
+    finally:
+        await session.close()

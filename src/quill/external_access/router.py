@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 
 from quill.audit.deps import AuditorDep
-from quill.auth.deps import Caller, CurrentCaller, get_caller
+from quill.auth.deps import Caller, CurrentCaller, resolve_caller
 from quill.email.port import send_after_response
 from quill.errors import Unauthenticated
 from quill.external_access import service
@@ -34,7 +34,7 @@ async def optional_caller(request: Request, db: DbSession, runtime: RuntimeDep
                           ) -> Caller | None:
     """The signed-in caller if any; accepting an invite also works without one."""
     try:
-        return await get_caller(request, db, runtime)
+        return await resolve_caller(request, db)
     except Unauthenticated:
         return None
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from quill.audit.deps import AuditorDep
-from quill.auth.deps import get_caller
+from quill.auth.deps import resolve_caller
 from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
 from quill.fhir.bundles import (
     history_bundle,
@@ -38,7 +38,7 @@ async def require_fhir_access(request: Request, db: DbSession, runtime: RuntimeD
             presented.strip().encode(), expected.encode()):
         return
     try:
-        caller = await get_caller(request, db, runtime)
+        caller = await resolve_caller(request, db)
     except QuillError as exc:
         raise Unauthenticated("Admin session or service token required",
                               headers={"WWW-Authenticate": "Bearer"}) from exc
@@ -51,7 +51,7 @@ router = APIRouter(prefix="/fhir", route_class=FhirRoute, include_in_schema=Fals
                    dependencies=[Depends(require_fhir_access)])
 
 
-def _store(runtime: RuntimeDep, db: DbSession) -> FhirStore:
+async def _store(runtime: RuntimeDep, db: DbSession) -> FhirStore:
     return runtime.fhir.store(db)
 
 

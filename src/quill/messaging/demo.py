@@ -50,7 +50,7 @@ async def _users(db: AsyncSession, names: set[str]) -> dict[str, User]:
 
 
 def _service(db: AsyncSession, runtime: Runtime, user: User) -> MessagingService:
-    caller = Caller(user=user, session_id="", via_cookie=False)
+    caller = Caller.of(user)
     return MessagingService(db=db, runtime=runtime, caller=caller,
                             auditor=Auditor(db, runtime.clock, None))
 

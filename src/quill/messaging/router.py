@@ -34,8 +34,8 @@ from quill.web.keyset import DEFAULT_LIMIT, CursorQuery, LimitQuery
 router = APIRouter(tags=["messaging"], dependencies=[Depends(require_clinical_services)])
 
 
-def get_service(db: DbSession, runtime: RuntimeDep, caller: CurrentCaller,
-                auditor: AuditorDep) -> MessagingService:
+async def get_service(db: DbSession, runtime: RuntimeDep, caller: CurrentCaller,
+                      auditor: AuditorDep) -> MessagingService:
     return MessagingService(db=db, runtime=runtime, caller=caller, auditor=auditor)
 
 

@@ -99,7 +99,7 @@ class MessagingService:
     async def _user_who_may_see(self, user_id: int, patient_id: str) -> User:
         user = await self.db.get(User, user_id)
         if user is None or not user.is_active or not await can_see_patient(
-            self.db, Caller(user=user, session_id="", via_cookie=False), patient_id
+            self.db, Caller.of(user), patient_id
         ):
             raise Invalid(f"User {user_id} cannot access this patient")
         return user

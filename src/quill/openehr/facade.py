@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from quill.auth.deps import get_caller
+from quill.auth.deps import resolve_caller
 from quill.errors import Conflict, Forbidden, Invalid, Unauthenticated
 from quill.openehr.embedded import DEFAULT_SYSTEM_ID, EmbeddedCompositionStore
 from quill.openehr.http import LIST_QUERY
@@ -49,7 +49,7 @@ async def facade_access(request: Request, db: DbSession, runtime: RuntimeDep) ->
     ):
         return
     try:
-        caller = await get_caller(request, db, runtime)
+        caller = await resolve_caller(request, db)
     except (Unauthenticated, Forbidden) as exc:
         raise Unauthenticated("Admin session or service token required") from exc
     if not caller.is_admin:
@@ -60,7 +60,7 @@ router = APIRouter(prefix=PREFIX, dependencies=[Depends(facade_access)],
                    include_in_schema=False)
 
 
-def _store(db: DbSession, runtime: RuntimeDep) -> EmbeddedCompositionStore:
+async def _store(db: DbSession, runtime: RuntimeDep) -> EmbeddedCompositionStore:
     return EmbeddedCompositionStore(db, runtime.clock, runtime.ids, DEFAULT_SYSTEM_ID)
 
 

@@ -12,22 +12,38 @@ from quill.db.session import unit_of_work
 from quill.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` even when they never await: FastAPI runs a plain ``def``
+# dependency in the thread pool, a thread hop on every request that uses it.
+def get_runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return get_runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_db_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work(runtime.session_factory) as session:
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # The runtime straight from the app rather than through RuntimeDep: every
+    # sub-dependency costs FastAPI a resolution step on every request.
+    async with unit_of_work(get_runtime_of(request).session_factory) as session:
+        # Left on the request so that resolving the caller joins this transaction.
+        request.state.db = session
         yield session
 
 
 # scope="function": the commit happens before the response leaves, so a client never sees
 # a success for a transaction that then failed to commit.
 DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
+
+
+def request_session(request: Request) -> AsyncSession | None:
+    """The request's session, if one of its dependencies opened it already."""
+    session: AsyncSession | None = getattr(request.state, "db", None)
+    return session
 
 
 def request_id_of(request: Request) -> str:
