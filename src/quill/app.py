@@ -79,6 +79,7 @@ def _build_runtime(settings: Settings, clock: Clock, ids: IdSource) -> Runtime:
 
     async def release_in_process_resources() -> None:
         callers.close()
+        runtime.passwords.close()
 
     runtime.shutdown_hooks.append(release_in_process_resources)
 
