@@ -37,7 +37,7 @@ COLUMNS = {
                       "include_patient_as_participant", "created_by", "created_at",
                       "updated_at", "last_message_id"),
     "conversation_participants": ("id", "conversation_id", "user_id", "role", "joined_at",
-                                  "last_read_at"),
+                                  "last_read_at", "conversation_updated_at"),
     "messages": ("id", "conversation_id", "fhir_communication_id", "sender_id", "body",
                  "amends_id", "created_at"),
 }
@@ -111,8 +111,9 @@ def conversation_rows(world: World, first: int, last: int, patients: int, postgr
             _when(updated, postgres), last_message))
         read_at = _when(created + timedelta(seconds=4), postgres)
         participants.append((2 * c - 1, c, initiator, "initiator", _when(created, postgres),
-                             read_at))
-        participants.append((2 * c, c, other, "participant", _when(created, postgres), None))
+                             read_at, _when(updated, postgres)))
+        participants.append((2 * c, c, other, "participant", _when(created, postgres), None,
+                             _when(updated, postgres)))
         for k in range(MESSAGES_PER_CONVERSATION):
             m = first_message + k
             messages.append((m, c, f"bench-msg-{m}", initiator if k % 2 == 0 else other,

@@ -27,7 +27,8 @@ async def load_threads(factory: async_sessionmaker[AsyncSession], now: datetime,
             for t in range(threads)])
         await db.execute(insert(ConversationParticipant), [
             {"conversation_id": t + 1, "user_id": uid, "role": "participant",
-             "joined_at": start, "last_read_at": start}
+             "joined_at": start, "last_read_at": start,
+             "conversation_updated_at": start + timedelta(seconds=(t + 1) * per_thread)}
             for t in range(threads) for uid in user_ids])
         rows = []
         for t in range(threads):

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
+from quill.access.policy import patient_filter
+from quill.auth.deps import Caller
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.messaging.repository import list_conversations, participants_of
+from quill.messaging.repository import list_conversations, page_ids, participants_of
+from quill.users.models import User
 from tests.helpers import make_user, runtime_of
 from tests.statements import count_statements
 
@@ -31,6 +36,7 @@ async def _seed(app: FastAPI, threads: int, messages_per_thread: int) -> tuple[i
                 db.add(ConversationParticipant(
                     conversation_id=conversation.id, user_id=user.id, role="participant",
                     joined_at=at, last_read_at=at if user is me else None,
+                    conversation_updated_at=at,
                 ))
             last = None
             for m in range(messages_per_thread):
@@ -72,3 +78,29 @@ async def test_listing_runs_a_bounded_number_of_statements(app: FastAPI) -> None
             await participants_of(db, [row.conversation.id for row in page.rows])
     assert len(page.rows) == 40
     assert len(statements) == 2, statements
+
+
+async def test_first_page_walks_the_participant_index_without_sorting(app: FastAPI) -> None:
+    me, _ = await _seed(app, threads=5, messages_per_thread=1)
+    runtime = runtime_of(app)
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("reads SQLite's EXPLAIN QUERY PLAN")
+    async with runtime.session_factory() as db:
+        user = await db.get(User, me)
+        assert user is not None
+        visible = patient_filter(Caller.of(user, "plan"),
+                                 Conversation.patient_id)
+        assert visible is not None
+        first = await list_conversations(db, me, participant_only=True, limit=2, cursor=None)
+        for cursor in (None, first.next_cursor):
+            query = page_ids(me, True, [visible, Conversation.status == "active"], cursor, 50)
+            sql = str(query.compile(dialect=runtime.engine.dialect,
+                                    compile_kwargs={"literal_binds": True}))
+            rows = (await db.execute(text("EXPLAIN QUERY PLAN " + sql))).all()
+            plan = "\n".join(str(row[-1]) for row in rows)
+            # Newest first straight off the index, stopping after a page: no sort of all
+            # of the user's threads, and visibility is probed per row, not collected.
+            assert "ix_conversation_participants_user_activity (user_id=?" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+            assert "LIST SUBQUERY" not in plan, plan
+            assert "MATERIALIZE" not in plan, plan

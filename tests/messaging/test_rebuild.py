@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from quill.cli import cli
@@ -60,6 +60,37 @@ async def _drop_projection(app: FastAPI) -> None:
         await db.execute(delete(Message))
         await db.execute(delete(ConversationParticipant))
         await db.execute(delete(Conversation))
+
+
+async def _stale_copies(app: FastAPI) -> list[tuple[int, int]]:
+    """Participant rows whose copy of the thread's activity time differs from the thread's."""
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        rows = await db.execute(
+            select(ConversationParticipant.conversation_id, ConversationParticipant.user_id)
+            .join(Conversation, Conversation.id == ConversationParticipant.conversation_id)
+            .where(ConversationParticipant.conversation_updated_at != Conversation.updated_at))
+        return [(c, u) for c, u in rows.all()]
+
+
+async def test_participant_copies_of_activity_time_stay_in_sync(
+        app: FastAPI, client: httpx.AsyncClient, clock: Any) -> None:
+    # Created, posted to, amended, status changed, a participant added, each a minute apart.
+    world = await _busy_world(app, client, clock)
+    joined = await client.post("/api/conversations/1/join", headers=world.headers["superadmin"])
+    assert joined.status_code == 200, joined.text
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        assert len(set((await db.execute(select(Conversation.updated_at))).scalars())) == 2
+        assert len((await db.execute(select(ConversationParticipant.id))).all()) >= 5
+    assert await _stale_copies(app) == []
+    async with runtime.session_factory() as db, db.begin():
+        await db.execute(update(ConversationParticipant).values(
+            conversation_updated_at=runtime.clock.now()))
+    assert await _stale_copies(app) != []
+    async with runtime.session_factory() as db, db.begin():
+        await rebuild_projection(db, runtime.fhir.store(db))
+    assert await _stale_copies(app) == []
 
 
 async def test_drop_rebuild_gives_identical_listing(app: FastAPI, client: httpx.AsyncClient,

@@ -3,11 +3,14 @@ same whether the caller may see 5 patients or 50 (the filter lives inside the qu
 
 from __future__ import annotations
 
-import httpx
-from fastapi import FastAPI
-from sqlalchemy import text
+from typing import Any
 
-from quill.access.policy import visible_patient_ids
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import insert, text
+
+from quill.access.policy import visible_patient_sources
 from quill.auth.deps import Caller
 from quill.fhir.patient_listing import PatientQuery, patient_page_query
 from quill.organisations.models import PatientMembership
@@ -60,7 +63,8 @@ async def test_listing_among_100k_is_a_bounded_number_of_statements(
     assert len(fhir_reads) == 1
     assert "organisation_patients" in fhir_reads[0]
     plan = await _plan(app, clinic.staff.user_id)
-    # The visible ids drive index lookups; the 100,000 rows are never walked.
+    # The visible ids drive index lookups (one organisation's index range, walked in id
+    # order and stopped after a page); the 100,000 rows are never walked.
     assert "SCAN fhir_resources" not in plan, plan
     assert "Seq Scan on fhir_resources" not in plan, plan
     assert "uq_fhir_resources_type_id" in plan or "sqlite_autoindex_fhir_resources" in plan
@@ -72,10 +76,56 @@ async def _plan(app: FastAPI, user_id: int) -> str:
         user = await db.get(User, user_id)
         assert user is not None
         caller = Caller.of(user, "plan")
-        query = patient_page_query(PatientQuery(limit=50,
-                                                only_ids=visible_patient_ids(caller)))
+        sources = await visible_patient_sources(db, caller)
+        query = patient_page_query(PatientQuery(limit=50, id_sources=sources))
         dialect = runtime.engine.dialect
         sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         prefix = "EXPLAIN " if dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
         rows = (await db.execute(text(prefix + sql))).all()
     return "\n".join(str(row[-1]) for row in rows)
+
+
+async def _page_cost(app: FastAPI, user_id: int) -> tuple[list[str], int]:
+    """The first page's ids and the SQLite virtual-machine steps (in hundreds) it took."""
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        user = await db.get(User, user_id)
+        assert user is not None
+        caller = Caller.of(user, "cost")
+        query = patient_page_query(PatientQuery(
+            limit=50, id_sources=await visible_patient_sources(db, caller)))
+        driver: Any = (await (await db.connection()).get_raw_connection()).driver_connection
+        steps = 0
+
+        def tick() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        await driver.set_progress_handler(tick, 100)
+        try:
+            rows = (await db.execute(query)).all()
+        finally:
+            await driver.set_progress_handler(None, 100)
+    return [str(row.resource_id) for row in rows], steps
+
+
+async def test_first_page_costs_the_same_for_few_or_many_visible_patients(
+    app: FastAPI, clinic: Clinic
+) -> None:
+    runtime = runtime_of(app)
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite virtual-machine steps")
+    async with runtime.engine.begin() as conn:
+        await load_patients(conn, 20_000)
+        now = runtime.clock.now()
+        await conn.execute(insert(PatientMembership), [
+            {"organisation_id": clinic.org_id, "patient_id": f"bulk-{pk}", "is_primary": True,
+             "created_at": now} for pk in range(1, 20_001)])
+    await _join(app, clinic.outsider_org, range(5_001, 5_061))
+    few, few_steps = await _page_cost(app, clinic.outsider.user_id)
+    many, many_steps = await _page_cost(app, clinic.staff.user_id)
+    assert few == sorted(f"bulk-{pk}" for pk in range(5_001, 5_052))
+    assert many == sorted(f"bulk-{pk}" for pk in range(1, 20_001))[:51]
+    # 60 visible patients or 20,000: the same page-sized walk, not a pass over all of them.
+    assert many_steps <= 2 * few_steps + 10, (few_steps, many_steps)

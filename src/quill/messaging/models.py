@@ -53,7 +53,10 @@ class ConversationParticipant(Base):
     __tablename__ = "conversation_participants"
     __table_args__ = (
         UniqueConstraint("conversation_id", "user_id"),
-        Index("ix_conversation_participants_user", "user_id", "conversation_id"),
+        # A user's threads by latest activity: the listing walks this index newest first
+        # and stops after one page, however many threads the user is in.
+        Index("ix_conversation_participants_user_activity",
+              "user_id", "conversation_updated_at", "conversation_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -63,6 +66,9 @@ class ConversationParticipant(Base):
     role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime]
     last_read_at: Mapped[datetime | None]
+    # A copy of the thread's ``conversations.updated_at`` (the listing's ordering key), set
+    # in the same transaction wherever that changes (messaging.service, rebuild).
+    conversation_updated_at: Mapped[datetime]
 
 
 class Message(Base):

@@ -96,6 +96,7 @@ async def rebuild_projection(db: AsyncSession, store: FhirStore) -> RebuildRepor
     for root_id, thread in scan.threads.items():
         thread_messages = sorted(by_root.get(root_id, []), key=lambda m: (m.sent, m.message_id))
         first, last = thread_messages[0], thread_messages[-1]
+        updated_at = max([last.sent, *([thread.state_changed] if thread.state_changed else [])])
         db.add(Conversation(
             id=thread.conversation_id, fhir_conversation_id=root_id,
             patient_id=first.patient_id, subject=thread.subject, status=thread.status,
@@ -103,15 +104,14 @@ async def rebuild_projection(db: AsyncSession, store: FhirStore) -> RebuildRepor
             created_by=next((p.user_id for p in thread.participants if p.role == "initiator"),
                             first.sender_id),
             created_at=first.sent,
-            updated_at=max([last.sent, *([thread.state_changed] if thread.state_changed
-                                          else [])]),
+            updated_at=updated_at,
             last_message_id=last.message_id,
         ))
         await db.flush()
         for p in thread.participants:
             db.add(ConversationParticipant(
                 conversation_id=thread.conversation_id, user_id=p.user_id, role=p.role,
-                joined_at=p.joined_at,
+                joined_at=p.joined_at, conversation_updated_at=updated_at,
                 last_read_at=positions.get((thread.conversation_id, p.user_id))))
         for m in thread_messages:
             db.add(Message(

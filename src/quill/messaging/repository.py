@@ -56,42 +56,53 @@ def _unread_count(user_id: int, last_read: Any) -> Any:
     )
 
 
-def _membership(mine: Any, user_id: int) -> ColumnElement[bool]:
-    return and_(mine.conversation_id == Conversation.id, mine.user_id == user_id)
+# Module-level aliases: immutable constructs, shared by every statement.
+MINE = aliased(ConversationParticipant, name="mine")
+LAST = aliased(Message, name="last_message")
+P = ConversationParticipant
 
 
-def _page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
-              cursor: str | None, limit: int) -> Any:
-    """The page's thread ids first, so counts and previews are computed for it alone."""
-    query = select(Conversation.id)
+def _after(cursor: str | None, updated: Any, ident: Any) -> list[ColumnElement[bool]]:
+    if not cursor:
+        return []
+    updated_at, conversation_id = decode_values(cursor, datetime, int)
+    return [or_(updated < updated_at, and_(updated == updated_at, ident < conversation_id))]
+
+
+def page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
+             cursor: str | None, limit: int) -> Select[Any]:
+    """The page's thread ids first, so counts and previews are computed for it alone.
+
+    A participant's threads come from the participant rows' copy of the ordering key
+    (index user_id, conversation_updated_at, conversation_id): the database walks that
+    index newest first and stops after limit + 1 rows that pass the filters, so the page
+    costs the same whether the user is in 100 threads or 100,000. Otherwise (one
+    patient's threads) the ``(patient_id, updated_at, id)`` index of conversations serves.
+    """
     if participant_only:
-        mine = aliased(ConversationParticipant)
-        query = query.join(mine, _membership(mine, user_id))
-    query = query.where(*filters)
-    if cursor:
-        updated_at, conversation_id = decode_values(cursor, datetime, int)
-        query = query.where(or_(
-            Conversation.updated_at < updated_at,
-            and_(Conversation.updated_at == updated_at, Conversation.id < conversation_id),
-        ))
-    order = (Conversation.updated_at.desc(), Conversation.id.desc())
-    return query.order_by(*order).limit(limit + 1).subquery()
+        updated, ident = P.conversation_updated_at, P.conversation_id
+        query = (select(ident.label("id"))
+                 .join(Conversation, Conversation.id == ident)
+                 .where(P.user_id == user_id))
+    else:
+        updated, ident = Conversation.updated_at, Conversation.id
+        query = select(ident)
+    query = query.where(*filters, *_after(cursor, updated, ident))
+    return query.order_by(updated.desc(), ident.desc()).limit(limit + 1)
 
 
 def _listing(user_id: int, page: Any) -> Select[Any]:
-    mine = aliased(ConversationParticipant)
-    last = aliased(Message)
     return (
         select(
             Conversation,
-            mine.id.is_not(None).label("is_participant"),
-            _unread_count(user_id, mine.last_read_at).label("unread"),
-            func.substr(last.body, 1, PREVIEW_CHARS).label("preview"),
-            last.created_at.label("last_time"),
+            MINE.id.is_not(None).label("is_participant"),
+            _unread_count(user_id, MINE.last_read_at).label("unread"),
+            func.substr(LAST.body, 1, PREVIEW_CHARS).label("preview"),
+            LAST.created_at.label("last_time"),
         )
         .join(page, page.c.id == Conversation.id)
-        .outerjoin(mine, _membership(mine, user_id))
-        .outerjoin(last, last.id == Conversation.last_message_id)
+        .outerjoin(MINE, and_(MINE.conversation_id == Conversation.id, MINE.user_id == user_id))
+        .outerjoin(LAST, LAST.id == Conversation.last_message_id)
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     )
 
@@ -106,7 +117,7 @@ async def list_conversations(
     cursor: str | None,
 ) -> ConversationPage:
     """Threads by latest activity (newest first), keyset-paged on (updated_at, id)."""
-    page = _page_ids(user_id, participant_only, filters, cursor, limit)
+    page = page_ids(user_id, participant_only, filters, cursor, limit).subquery()
     result = (await db.execute(_listing(user_id, page))).all()
     rows = [
         ConversationRow(r[0], bool(r.is_participant), int(r.unread or 0) if r.is_participant

@@ -5,8 +5,9 @@ so a failure leaves no projection rows behind."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.levels import PermissionLevel, is_staff
@@ -177,11 +178,13 @@ class MessagingService:
         await self.db.flush()
         self.db.add(ConversationParticipant(
             conversation_id=conversation.id, user_id=self.caller.user_id,
-            role=ParticipantRole.INITIATOR.value, joined_at=now, last_read_at=now))
+            role=ParticipantRole.INITIATOR.value, joined_at=now, last_read_at=now,
+            conversation_updated_at=now))
         for uid in others:
             self.db.add(ConversationParticipant(
                 conversation_id=conversation.id, user_id=uid,
-                role=ParticipantRole.PARTICIPANT.value, joined_at=now, last_read_at=None))
+                role=ParticipantRole.PARTICIPANT.value, joined_at=now, last_read_at=None,
+                conversation_updated_at=now))
         first = Message(conversation_id=conversation.id,
                         fhir_communication_id=conversation.fhir_conversation_id,
                         sender_id=self.caller.user_id, body=body.initial_message,
@@ -221,7 +224,7 @@ class MessagingService:
             and message.sender_id != conversation.created_by)
         if reopened:
             conversation.status = ConversationStatus.ACTIVE.value
-        conversation.updated_at = now
+        await self._touch(conversation, now)
         conversation.last_message_id = message.id
         if mine is not None:
             mine.last_read_at = now
@@ -240,7 +243,7 @@ class MessagingService:
             if status.value not in ALLOWED_TRANSITIONS[conversation.status]:
                 raise Invalid(f"Cannot change status from {conversation.status} to {status}")
             conversation.status = status.value
-            conversation.updated_at = self.runtime.clock.now()
+            await self._touch(conversation, self.runtime.clock.now())
             await self._write_root(conversation)
             await self.auditor.record("conversation.status", "Conversation",
                                       str(conversation.id), patient_id=conversation.patient_id)
@@ -268,16 +271,25 @@ class MessagingService:
                     ) -> ConversationParticipant:
         now = self.runtime.clock.now()
         joined = ConversationParticipant(conversation_id=conversation.id, user_id=user_id,
-                                         role=role, joined_at=now, last_read_at=None)
+                                         role=role, joined_at=now, last_read_at=None,
+                                         conversation_updated_at=now)
         self.db.add(joined)
-        conversation.updated_at = now
         await self.db.flush()
+        await self._touch(conversation, now)
         await self._write_root(conversation)
         await self.auditor.record("conversation.participant", "Conversation",
                                   str(conversation.id), patient_id=conversation.patient_id)
         self._notify("conversation.updated", conversation, None,
                      await self.participant_ids(conversation.id))
         return joined
+
+    async def _touch(self, conversation: Conversation, now: datetime) -> None:
+        """New activity: the thread and every participant's copy of its ordering key."""
+        conversation.updated_at = now
+        await self.db.execute(
+            update(ConversationParticipant)
+            .where(ConversationParticipant.conversation_id == conversation.id)
+            .values(conversation_updated_at=now))
 
     async def mark_read(self, conversation: Conversation) -> None:
         mine = await self._require_participant(conversation)

@@ -52,7 +52,8 @@ class PatientMembership(Base):
     __tablename__ = "organisation_patients"
     __table_args__ = (
         UniqueConstraint("organisation_id", "patient_id"),
-        Index("ix_organisation_patients_patient_id", "patient_id"),
+        # Covers the access policy's per-row probe (patient -> organisation) without the table.
+        Index("ix_organisation_patients_patient_id", "patient_id", "organisation_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

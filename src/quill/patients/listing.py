@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.policy import visible_patient_ids
+from quill.access.policy import visible_patient_ids, visible_patient_sources
 from quill.auth.deps import Caller
 from quill.errors import Invalid
 from quill.fhir.patient_listing import PatientQuery, list_patients
@@ -111,7 +111,7 @@ async def _finish(db: AsyncSession, found: list[Resource], limit: int, kind: str
 async def list_embedded(db: AsyncSession, req: ListRequest) -> PatientPage:
     search = Search.parse(req.q)
     query = PatientQuery(
-        limit=req.limit, only_ids=visible_patient_ids(req.caller),
+        limit=req.limit, id_sources=await visible_patient_sources(db, req.caller),
         exclude_ids=None if req.include_inactive else _inactive_ids(),
         after=_after(req, "p"), name_prefix=search.name_prefix, identifier=search.identifier)
     return await _finish(db, await list_patients(db, query), req.limit, "p")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 13:37:16.076752
+Create Date: 2026-11-25 14:51:09.620858
 """
 
 from collections.abc import Sequence
@@ -225,7 +225,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('organisation_id', 'patient_id', name=op.f('uq_organisation_patients_organisation_id'))
     )
     with op.batch_alter_table('organisation_patients', schema=None) as batch_op:
-        batch_op.create_index('ix_organisation_patients_patient_id', ['patient_id'], unique=False)
+        batch_op.create_index('ix_organisation_patients_patient_id', ['patient_id', 'organisation_id'], unique=False)
 
     op.create_table('organisation_staff',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -289,13 +289,14 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('joined_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('conversation_updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_conversation_participants_conversation_id_conversations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_conversation_participants_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_conversation_participants')),
     sa.UniqueConstraint('conversation_id', 'user_id', name=op.f('uq_conversation_participants_conversation_id'))
     )
     with op.batch_alter_table('conversation_participants', schema=None) as batch_op:
-        batch_op.create_index('ix_conversation_participants_user', ['user_id', 'conversation_id'], unique=False)
+        batch_op.create_index('ix_conversation_participants_user_activity', ['user_id', 'conversation_updated_at', 'conversation_id'], unique=False)
 
     op.create_table('external_invites',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -356,7 +357,7 @@ def downgrade() -> None:
     op.drop_table('messages')
     op.drop_table('external_invites')
     with op.batch_alter_table('conversation_participants', schema=None) as batch_op:
-        batch_op.drop_index('ix_conversation_participants_user')
+        batch_op.drop_index('ix_conversation_participants_user_activity')
 
     op.drop_table('conversation_participants')
     with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
