@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+# One encoder for every line: json.dumps(..., default=str) builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -22,10 +24,15 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return _ENCODER.encode(payload)
 
 
 def configure_logging(level: str = "INFO") -> None:
+    # Our lines never show thread, process or multiprocessing names; not collecting them
+    # saves a few microseconds per line (the logging HOWTO's "Optimization" section).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from quill.errors import NotFound
+from quill.web.observability import Metrics, RouteTemplates
 
 
 class Body(BaseModel):
@@ -105,3 +106,26 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 async def test_openapi_and_docs_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/openapi.json")).status_code == 200
     assert (await client.get("/api/docs")).status_code == 200
+
+
+def test_route_templates_memo_stays_bounded_and_correct() -> None:
+    templates = RouteTemplates(lambda: ["/api/patients/{patient_id}", "/api/patients"])
+    for n in range(RouteTemplates.MEMO_SIZE + 10):
+        assert templates.match(f"/api/patients/p{n}") == "/api/patients/{patient_id}"
+    assert templates.match("/api/patients") == "/api/patients"
+    assert templates.match("/nowhere") == "unmatched"
+    assert len(templates._memo) <= RouteTemplates.MEMO_SIZE
+
+
+def test_request_metrics_keep_one_series_per_label_set() -> None:
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.observe_request("GET", "/api/auth/me", "200", 0.002)
+    metrics.observe_request("GET", "/api/auth/me", "401", 0.001)
+    count = metrics.registry.get_sample_value(
+        "quill_http_requests_total", {"method": "GET", "route": "/api/auth/me", "status": "200"})
+    latency = metrics.registry.get_sample_value(
+        "quill_http_request_duration_seconds_count",
+        {"method": "GET", "route": "/api/auth/me"})
+    assert count == 3
+    assert latency == 4

@@ -39,6 +39,20 @@ class Metrics:
             "quill_store_operation_duration_seconds", "FHIR/openEHR store operation latency",
             ["store", "operation"], registry=self.registry,
         )
+        # labels() looks its child up under a lock with argument checks on every call;
+        # the few (method, route, status) combinations are kept at hand instead.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: str, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, status),
+                        self.latency.labels(method, route))
+            self._children[key] = children
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
 
 
 def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
@@ -70,9 +84,13 @@ class RouteTemplates:
     a label per template (not per path) keeps metric cardinality bounded.
     """
 
+    # Paths seen recently and their templates; cleared when full (ids make paths many).
+    MEMO_SIZE = 4096
+
     def __init__(self, templates: Callable[[], list[str]]) -> None:
         self._templates = templates
         self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+        self._memo: dict[str, str] = {}
 
     def _table(self) -> list[tuple[re.Pattern[str], str]]:
         if self._compiled is None:
@@ -81,10 +99,13 @@ class RouteTemplates:
         return self._compiled
 
     def match(self, path: str) -> str:
-        for regex, template in self._table():
-            if regex.match(path):
-                return template
-        return "unmatched"
+        template = self._memo.get(path)
+        if template is None:
+            template = next((t for regex, t in self._table() if regex.match(path)), "unmatched")
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[path] = template
+        return template
 
 
 class ObservabilityMiddleware:
@@ -139,8 +160,7 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
         route = self.templates.match(scope.get("path", ""))
         method = scope.get("method", "")
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(seconds)
+        self.metrics.observe_request(method, route, str(status), seconds)
         if not log.isEnabledFor(logging.INFO):
             return
         # makeRecord + handle rather than log.info: the line's origin is always this
