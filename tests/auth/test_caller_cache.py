@@ -185,3 +185,12 @@ async def test_unrelated_commits_keep_the_cache(app: FastAPI, client: httpx.Asyn
     with count_statements(runtime_of(app).engine) as statements:
         assert (await client.get("/api/auth/me", headers=caller.headers)).status_code == 200
     assert statements == []
+
+
+def test_an_unwritable_data_dir_runs_uncached(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the data directory should be")
+    cache = CallerCache.for_data_dir(blocked, ttl_seconds=30)
+    assert not cache.enabled
+    cache.put("t", _entry(cache))
+    assert cache.get("t", NOW) is None

@@ -21,6 +21,7 @@ generation bumped by database commits) is the whole point, and no library offers
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import secrets
@@ -39,6 +40,7 @@ from quill.organisations.models import OrganisationFeature, StaffMembership
 from quill.users.identity import UserIdentity
 from quill.users.models import User
 
+log = logging.getLogger("quill.auth")
 GENERATION_BYTES = 8
 GENERATION_FILE = "caller-generation"
 # What a caller is made of; a write to any of these may change who someone is.
@@ -94,7 +96,14 @@ class CallerCache:
     def for_data_dir(cls, data_dir: Path, ttl_seconds: float) -> CallerCache:
         if ttl_seconds <= 0:
             return cls(None, 0)
-        return cls(SharedGeneration(data_dir / GENERATION_FILE), ttl_seconds)
+        try:
+            generation = SharedGeneration(data_dir / GENERATION_FILE)
+        except OSError:
+            # Without the shared generation no entry could be trusted: run uncached.
+            log.warning("caller cache off: cannot map its generation file",
+                        exc_info=True, extra={"path": str(data_dir / GENERATION_FILE)})
+            return cls(None, 0)
+        return cls(generation, ttl_seconds)
 
     @property
     def enabled(self) -> bool:
