@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
 
-from quill.access.policy import visible_patient_sources
+from quill.access.policy import can_see_patient, visible_patient_sources
 from quill.auth.deps import Caller
 from quill.fhir.patient_listing import PatientQuery, patient_page_query
 from quill.organisations.models import PatientMembership
@@ -132,3 +132,46 @@ async def test_first_page_costs_the_same_for_few_or_many_visible_patients(
     assert many == sorted(f"bulk-{pk}" for pk in range(1, 20_001))[:51]
     # 60 visible patients or 20,000: the same page-sized walk, not a pass over all of them.
     assert many_steps <= 2 * few_steps + 10, (few_steps, many_steps)
+
+
+async def _check_cost(app: FastAPI, user_id: int, patient_id: str) -> tuple[bool, int]:
+    """can_see_patient's answer and the SQLite virtual-machine steps (in hundreds) it took."""
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as db:
+        user = await db.get(User, user_id)
+        assert user is not None
+        driver: Any = (await (await db.connection()).get_raw_connection()).driver_connection
+        steps = 0
+
+        def tick() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        await driver.set_progress_handler(tick, 100)
+        try:
+            allowed = await can_see_patient(db, Caller.of(user, "check"), patient_id)
+        finally:
+            await driver.set_progress_handler(None, 100)
+    return allowed, steps
+
+
+async def test_one_patient_check_costs_the_same_for_few_or_many_visible_patients(
+    app: FastAPI, clinic: Clinic
+) -> None:
+    runtime = runtime_of(app)
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite virtual-machine steps")
+    now = runtime.clock.now()
+    async with runtime.engine.begin() as conn:
+        await conn.execute(insert(PatientMembership), [
+            {"organisation_id": clinic.org_id, "patient_id": f"bulk-{pk}", "is_primary": True,
+             "created_at": now} for pk in range(1, 20_001)])
+    await _join(app, clinic.outsider_org, range(5_001, 5_061))
+    few_yes, few_yes_steps = await _check_cost(app, clinic.outsider.user_id, "bulk-5030")
+    few_no, few_no_steps = await _check_cost(app, clinic.outsider.user_id, "bulk-9")
+    many_yes, many_yes_steps = await _check_cost(app, clinic.staff.user_id, "bulk-19999")
+    many_no, many_no_steps = await _check_cost(app, clinic.staff.user_id, "bulk-20001")
+    assert (few_yes, few_no, many_yes, many_no) == (True, False, True, False)
+    # Index probes either way, not a pass over the 20,000 patients the staff member sees.
+    assert max(many_yes_steps, many_no_steps) <= 2 * max(few_yes_steps, few_no_steps) + 10
