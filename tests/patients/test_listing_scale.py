@@ -3,8 +3,6 @@ same whether the caller may see 5 patients or 50 (the filter lives inside the qu
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -18,7 +16,7 @@ from quill.users.models import User
 from tests.fhir.bulk import load_patients
 from tests.helpers import runtime_of
 from tests.patients.conftest import Clinic
-from tests.statements import count_statements
+from tests.statements import count_statements, sqlite_steps
 
 BULK = 100_000
 # At most: authentication (session, user, features), the audit row, the page and its
@@ -97,20 +95,9 @@ async def _page_cost(app: FastAPI, user_id: int) -> tuple[list[str], int]:
         caller = Caller.of(user, "cost")
         query = patient_page_query(PatientQuery(
             limit=50, id_sources=await visible_patient_sources(db, caller)))
-        driver: Any = (await (await db.connection()).get_raw_connection()).driver_connection
-        steps = 0
-
-        def tick() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        await driver.set_progress_handler(tick, 100)
-        try:
+        async with sqlite_steps(db) as steps:
             rows = (await db.execute(query)).all()
-        finally:
-            await driver.set_progress_handler(None, 100)
-    return [str(row.resource_id) for row in rows], steps
+    return [str(row.resource_id) for row in rows], steps[0]
 
 
 async def test_first_page_costs_the_same_for_few_or_many_visible_patients(
@@ -140,20 +127,9 @@ async def _check_cost(app: FastAPI, user_id: int, patient_id: str) -> tuple[bool
     async with runtime.session_factory() as db:
         user = await db.get(User, user_id)
         assert user is not None
-        driver: Any = (await (await db.connection()).get_raw_connection()).driver_connection
-        steps = 0
-
-        def tick() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        await driver.set_progress_handler(tick, 100)
-        try:
+        async with sqlite_steps(db) as steps:
             allowed = await can_see_patient(db, Caller.of(user, "check"), patient_id)
-        finally:
-            await driver.set_progress_handler(None, 100)
-    return allowed, steps
+    return allowed, steps[0]
 
 
 async def test_one_patient_check_costs_the_same_for_few_or_many_visible_patients(
