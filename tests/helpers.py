@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,12 @@ import httpx
 from fastapi import FastAPI
 
 from quill.auth.sessions import open_session
+from quill.organisations.models import (
+    Organisation,
+    OrganisationFeature,
+    PatientMembership,
+    StaffMembership,
+)
 from quill.runtime import Runtime
 from quill.users.models import User
 
@@ -76,3 +83,30 @@ async def cookie_client(app: FastAPI, user: User) -> httpx.AsyncClient:
     http.cookies.set("access_token", tokens.access_token)
     http.cookies.set("XSRF-TOKEN", tokens.csrf_token)
     return http
+
+
+async def make_organisation(
+    app: FastAPI, name: str, *, staff: Iterable[int] = (), primary: bool = True,
+    features: Iterable[str] = (), patients: Iterable[str] = (),
+) -> int:
+    """An organisation with staff (primary or not), enabled features and patients, each
+    patient also stored as a bare FHIR Patient."""
+    runtime = runtime_of(app)
+    now = runtime.clock.now()
+    async with runtime.session_factory() as db, db.begin():
+        org = Organisation(name=name, type="gp_practice", location=None, created_at=now,
+                           updated_at=now)
+        db.add(org)
+        await db.flush()
+        for user_id in staff:
+            db.add(StaffMembership(organisation_id=org.id, user_id=user_id,
+                                   is_primary=primary, created_at=now))
+        for key in features:
+            db.add(OrganisationFeature(organisation_id=org.id, feature_key=key, enabled_at=now,
+                                       enabled_by=None))
+        store = runtime.fhir.store(db)
+        for patient_id in patients:
+            await store.update({"resourceType": "Patient", "id": patient_id})
+            db.add(PatientMembership(organisation_id=org.id, patient_id=patient_id,
+                                     is_primary=False, created_at=now))
+        return org.id

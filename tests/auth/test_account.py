@@ -6,25 +6,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from quill.organisations.models import Organisation, OrganisationFeature, StaffMembership
+from quill.organisations.models import StaffMembership
 from quill.users.models import User
 from tests.auth.conftest import AppFactory
 from tests.auth.support import login, new_client
-from tests.helpers import bearer_headers, make_user, runtime_of
-
-
-async def _organisation(app: FastAPI, name: str, features: list[str]) -> int:
-    runtime = runtime_of(app)
-    now = runtime.clock.now()
-    async with runtime.session_factory() as db, db.begin():
-        org = Organisation(name=name, type="gp_practice", location=None, created_at=now,
-                           updated_at=now)
-        db.add(org)
-        await db.flush()
-        for key in features:
-            db.add(OrganisationFeature(organisation_id=org.id, feature_key=key, enabled_at=now,
-                                       enabled_by=None))
-        return org.id
+from tests.helpers import bearer_headers, make_organisation, make_user, runtime_of
 
 
 async def _member(app: FastAPI, org_id: int, user_id: int, primary: bool) -> None:
@@ -39,8 +25,8 @@ async def test_me_shape_roles_and_primary_features(
 ) -> None:
     user = await make_user(app, "mona", level="admin", profession="consultant",
                            email="Mona@Example.org")
-    primary = await _organisation(app, "Riverside", ["messaging", "letters"])
-    other = await _organisation(app, "Hilltop", ["teaching"])
+    primary = await make_organisation(app, "Riverside", features=["messaging", "letters"])
+    other = await make_organisation(app, "Hilltop", features=["teaching"])
     await _member(app, primary, user.id, True)
     await _member(app, other, user.id, False)
     response = await client.get("/api/auth/me", headers=await bearer_headers(app, user))
@@ -72,7 +58,7 @@ async def test_me_reports_clinical_services_switch(app_factory: AppFactory) -> N
 
 
 async def test_organizations_are_public(app: FastAPI, client: httpx.AsyncClient) -> None:
-    org = await _organisation(app, "Brook GP", [])
+    org = await make_organisation(app, "Brook GP")
     response = await client.get("/api/auth/organizations")
     assert response.status_code == 200
     assert response.json() == {"organizations": [{"id": org, "name": "Brook GP",
@@ -82,7 +68,7 @@ async def test_organizations_are_public(app: FastAPI, client: httpx.AsyncClient)
 async def test_register_creates_a_patient_with_primary_membership(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    org = await _organisation(app, "Lakeside", ["messaging"])
+    org = await make_organisation(app, "Lakeside", features=["messaging"])
     response = await client.post("/api/auth/register", json={
         "username": "Newbie", "email": "NEWBIE@example.org", "password": "a long passphrase",
         "full_name": "New Person", "organisation_id": org})

@@ -13,31 +13,18 @@ from sqlalchemy import select
 from quill.audit.models import AuditEvent
 from quill.clock import ManualClock
 from quill.external_access.models import ExternalGrant
-from quill.organisations.models import Organisation, PatientMembership, StaffMembership
-from tests.helpers import LoggedIn, cookie_client, logged_in, make_user, runtime_of
+from tests.helpers import (
+    LoggedIn,
+    cookie_client,
+    logged_in,
+    make_organisation,
+    make_user,
+    runtime_of,
+)
 
 UID = re.compile(r"^[0-9a-f-]{36}::[^:]+::1$")
 LETTER = {"title": "Clinic letter", "body": "# Seen today\n\n*Better*.",
           "author_name": "Dr Who", "author_email": "who@example.org"}
-
-
-async def add_org(app: FastAPI, name: str, staff: list[int], patients: list[str]) -> int:
-    runtime = runtime_of(app)
-    now = runtime.clock.now()
-    async with runtime.session_factory() as db, db.begin():
-        org = Organisation(name=name, type="gp_practice", location=None,
-                           created_at=now, updated_at=now)
-        db.add(org)
-        await db.flush()
-        for user_id in staff:
-            db.add(StaffMembership(organisation_id=org.id, user_id=user_id, is_primary=False,
-                                   created_at=now))
-        store = runtime.fhir.store(db)
-        for patient_id in patients:
-            await store.update({"resourceType": "Patient", "id": patient_id})
-            db.add(PatientMembership(organisation_id=org.id, patient_id=patient_id,
-                                     is_primary=False, created_at=now))
-        return org.id
 
 
 async def grant(app: FastAPI, user_id: int, patient_id: str, *, revoked: bool) -> None:
@@ -58,7 +45,8 @@ class World:
 async def world(app: FastAPI) -> World:
     staff = await logged_in(app, "dr-a", level="staff", profession="consultant")
     admin = await logged_in(app, "admin-a", level="admin", profession="administrator")
-    await add_org(app, "North", [staff.user_id], ["pat-1", "pat-2"])
+    await make_organisation(app, "North", staff=[staff.user_id], primary=False,
+                            patients=["pat-1", "pat-2"])
     return World(staff, admin)
 
 
@@ -159,7 +147,8 @@ async def test_callers_without_access_get_404_everywhere(
     uid = (await post(client, world.staff, "pat-1")).json()["composition_uid"]
     other_patient = await logged_in(app, "pat-user-2", fhir_patient_id="pat-2")
     other_staff = await logged_in(app, "dr-b", level="staff", profession="consultant")
-    await add_org(app, "South", [other_staff.user_id], ["pat-3"])
+    await make_organisation(app, "South", staff=[other_staff.user_id], primary=False,
+                            patients=["pat-3"])
     no_grant = await logged_in(app, "ext-a", level="external_hcp", profession="patient")
     revoked = await logged_in(app, "ext-b", level="external_hcp", profession="patient")
     await grant(app, revoked.user_id, "pat-1", revoked=True)
@@ -188,7 +177,8 @@ async def test_patient_and_granted_external_read_but_cannot_write(
 
 async def test_cookie_writes_need_csrf(app: FastAPI, world: World) -> None:
     user = await make_user(app, "dr-cookie", level="staff", profession="consultant")
-    await add_org(app, "Cookie org", [user.id], ["pat-5"])
+    await make_organisation(app, "Cookie org", staff=[user.id], primary=False,
+                            patients=["pat-5"])
     async with await cookie_client(app, user) as browser:
         refused = await browser.post("/api/patients/pat-5/letters", json=LETTER)
         assert refused.status_code == 403

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi import FastAPI
 
-from quill.organisations.models import Organisation, StaffMembership
-from tests.helpers import LoggedIn, logged_in, runtime_of
+from tests.helpers import LoggedIn, logged_in, make_organisation
 
 VALID_NHS = ("9434765919", "9434765870", "4010232137", "9000000009")
 
@@ -23,17 +22,7 @@ class Clinic:
 
 
 async def add_org(app: FastAPI, name: str, *user_ids: int) -> int:
-    runtime = runtime_of(app)
-    now = runtime.clock.now()
-    async with runtime.session_factory() as db, db.begin():
-        org = Organisation(name=name, type="gp_practice", location=None, created_at=now,
-                           updated_at=now)
-        db.add(org)
-        await db.flush()
-        for user_id in user_ids:
-            db.add(StaffMembership(organisation_id=org.id, user_id=user_id, is_primary=True,
-                                   created_at=now))
-        return org.id
+    return await make_organisation(app, name, staff=user_ids)
 
 
 @pytest.fixture
