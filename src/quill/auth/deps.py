@@ -126,11 +126,12 @@ async def resolve_caller(request: Request, db: AsyncSession | None) -> Caller:
     runtime = get_runtime_of(request)
     now = runtime.clock.now()
     resolved = runtime.callers.get(token, now)
-    if resolved is None and db is not None:
-        resolved = await _resolve(db, runtime, token, now)
-    elif resolved is None:
-        async with unit_of_work(runtime.session_factory) as own:
-            resolved = await _resolve(own, runtime, token, now)
+    if resolved is None:
+        if db is not None:
+            resolved = await _resolve(db, runtime, token, now)
+        else:
+            async with unit_of_work(runtime.session_factory) as own:
+                resolved = await _resolve(own, runtime, token, now)
     if via_cookie and request.method not in SAFE_METHODS:
         presented = request.headers.get(CSRF_HEADER)
         if presented != request.cookies.get(CSRF_COOKIE) or not csrf_matches(
