@@ -41,6 +41,7 @@ from quill.settings import Settings
 from quill.users.router import router as users_router
 from quill.web.errors import install_error_handlers
 from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
+from quill.web.routing import mount
 
 
 def _event_bus(settings: Settings) -> EventBus:
@@ -108,8 +109,7 @@ def _wire_openehr(runtime: Runtime, database_answers: HealthProbe) -> None:
     runtime.shutdown_hooks.append(adapter.client.aclose)
 
 
-# Included one by one under /api rather than through an /api router of their own: each
-# level of nesting costs FastAPI another pass over the route table on every request.
+# Routers under /api, in matching order (quill.web.routing: mounted flat on the app).
 API_ROUTERS: tuple[APIRouter, ...] = (
     health_router, auth_router, patients_router, external_access_router, letters_router,
     prescriptions_router,
@@ -144,6 +144,9 @@ def create_app(
         redoc_url="/api/redoc" if docs else None,
         # No OAuth2 flow in the docs UI; the default redirect page would sit outside /api.
         swagger_ui_oauth2_redirect_url=None,
+        # Quill reports through /metrics and its JSON log lines. FastAPI's own OpenTelemetry
+        # hooks would look up the global providers on every request to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     metrics = Metrics()
@@ -151,13 +154,13 @@ def create_app(
     runtime.fhir = TimedFhirGateway(runtime.fhir, metrics.store_latency)
     install_error_handlers(app)
     for router in API_ROUTERS:
-        app.include_router(router, prefix="/api")
-    app.include_router(metrics_router)
+        mount(app, router)
+    mount(app, metrics_router)
     if settings.openehr_facade_enabled and not settings.ehrbase_url:
         # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.
-        app.include_router(openehr_facade_router)
+        mount(app, openehr_facade_router)
     if settings.fhir_facade_enabled:
-        app.include_router(fhir_router)
+        mount(app, fhir_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

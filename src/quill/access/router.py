@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from quill.access.cbac import final_competencies, load_catalogue
 from quill.access.schemas import (
     CatalogueOut,
@@ -19,8 +17,9 @@ from quill.errors import NotFound
 from quill.users.identity import UserIdentity
 from quill.users.models import User
 from quill.web.deps import DbSession
+from quill.web.routing import api_router
 
-router = APIRouter(prefix="/cbac", tags=["cbac"])
+router = api_router("/cbac", tags=["cbac"])
 
 
 def competencies_out(user: User | UserIdentity) -> CompetenciesOut:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
@@ -35,8 +35,9 @@ from quill.auth.schemas import (
 from quill.email.port import send_after_response
 from quill.errors import QuillError
 from quill.web.deps import DbSession, RuntimeDep, get_runtime_of
+from quill.web.routing import api_router
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = api_router("/auth", tags=["auth"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

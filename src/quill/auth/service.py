@@ -8,6 +8,7 @@ with it the audit row or the revocation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
@@ -32,9 +33,18 @@ INVALID_TOTP = {"message": "Invalid two-factor code", "error_code": "invalid_tot
 
 
 def user_roles(user: User | UserIdentity) -> list[str]:
-    competencies = final_competencies(user.base_profession, user.additional_competencies or [],
-                                      user.removed_competencies or [])
-    return roles_for(user.system_permissions, competencies)
+    return list(_roles(user.system_permissions, user.base_profession,
+                       tuple(user.additional_competencies or ()),
+                       tuple(user.removed_competencies or ())))
+
+
+# Roles follow from these four values and the catalogue, which is fixed for the life of
+# the process; the few combinations in use are worked out once each instead of on every
+# /auth/me.
+@lru_cache(maxsize=1024)
+def _roles(level: str, base_profession: str, additional: tuple[str, ...],
+           removed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(roles_for(level, final_competencies(base_profession, additional, removed)))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,6 +19,7 @@ from quill.events.stream import EventStreamResponse, StillAllowed, event_frames
 from quill.runtime import Runtime
 from quill.users.models import User
 from quill.web.deps import RuntimeDep
+from quill.web.routing import api_router
 
 log = logging.getLogger("quill.events")
 
@@ -29,7 +30,7 @@ async def clinical_services_on(runtime: RuntimeDep) -> None:
         raise ServiceDisabled("Clinical services are disabled")
 
 
-router = APIRouter(tags=["conversations"], dependencies=[Depends(clinical_services_on)])
+router = api_router(tags=["conversations"], dependencies=[Depends(clinical_services_on)])
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
+from fastapi import BackgroundTasks, Depends, Path, Request
 
 from quill.audit.deps import AuditorDep
 from quill.auth.deps import Caller, CurrentCaller, resolve_caller
@@ -23,8 +23,9 @@ from quill.external_access.schemas import (
 from quill.patients.service import read_existing
 from quill.web.deps import DbSession, RuntimeDep
 from quill.web.keyset import IdPath
+from quill.web.routing import api_router
 
-router = APIRouter(tags=["external access"])
+router = api_router(tags=["external access"])
 
 PatientId = Annotated[str, Path(min_length=1, max_length=64)]
 INVITE_SUBJECT = "You have been invited to Quill"

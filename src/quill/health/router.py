@@ -11,9 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from quill.web.deps import RuntimeDep
+from quill.web.routing import api_router
 
 log = logging.getLogger("quill.health")
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 metrics_router = APIRouter(tags=["health"])
 
 PROBE_TIMEOUT_SECONDS = 3.0

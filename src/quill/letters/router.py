@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 
 from quill.audit.deps import AuditorDep
 from quill.auth.deps import CurrentCaller, StaffCaller
@@ -14,8 +14,9 @@ from quill.letters.service import LetterContext, create_letter, get_letter, list
 from quill.openehr.port import MAX_PAGE
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
+from quill.web.routing import api_router
 
-router = APIRouter(tags=["letters"], dependencies=[Depends(require_clinical_services)])
+router = api_router(tags=["letters"], dependencies=[Depends(require_clinical_services)])
 
 PatientId = Annotated[str, Path(min_length=1, max_length=64)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query
+from fastapi import BackgroundTasks, Depends, Query
 
 from quill.access.policy import ensure_can_see_patient, patient_filter
 from quill.audit.deps import AuditorDep
@@ -30,8 +30,9 @@ from quill.runtime import Runtime
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
 from quill.web.keyset import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from quill.web.routing import api_router
 
-router = APIRouter(tags=["messaging"], dependencies=[Depends(require_clinical_services)])
+router = api_router(tags=["messaging"], dependencies=[Depends(require_clinical_services)])
 
 
 async def get_service(db: DbSession, runtime: RuntimeDep, caller: CurrentCaller,

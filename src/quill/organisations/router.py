@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
 from fastapi import Path as PathParam
 from sqlalchemy import select
 
@@ -40,8 +39,9 @@ from quill.web.keyset import (
     decode_cursor,
     next_cursor,
 )
+from quill.web.routing import api_router
 
-router = APIRouter(prefix="/organizations", tags=["organisations"])
+router = api_router("/organizations", tags=["organisations"])
 PatientIdPath = Annotated[str, PathParam(pattern=FHIR_ID_PATTERN)]
 FeatureKeyPath = Annotated[str, PathParam(max_length=64)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi import Body, Depends, Header, Path, Query, Response
 
 from quill.audit.deps import AuditorDep
 from quill.auth.deps import AdminCaller, Caller, CurrentCaller, StaffCaller
@@ -28,8 +28,9 @@ from quill.patients.schemas import (
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
 from quill.web.keyset import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from quill.web.routing import api_router
 
-router = APIRouter(prefix="/patients", tags=["patients"],
+router = api_router("/patients", tags=["patients"],
                    dependencies=[Depends(require_clinical_services)])
 
 PatientId = Annotated[str, Path(min_length=1, max_length=64)]

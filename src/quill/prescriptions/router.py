@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from quill.access.cbac import Competency
 from quill.access.deps import require_competency
@@ -15,8 +15,9 @@ from quill.prescriptions.schemas import ControlledPrescriptionIn, ControlledPres
 from quill.prescriptions.service import prescribe_controlled
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
+from quill.web.routing import api_router
 
-router = APIRouter(tags=["prescriptions"], dependencies=[Depends(require_clinical_services)])
+router = api_router(tags=["prescriptions"], dependencies=[Depends(require_clinical_services)])
 
 Prescriber = Annotated[Caller, Depends(require_competency(
     Competency.PRESCRIBE_CONTROLLED_SCHEDULE_2))]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from quill.auth.deps import CurrentCaller
 from quill.errors import ServiceDisabled
 from quill.push import service
 from quill.push.schemas import Ok, SubscribeRequest, UnsubscribeRequest, VapidPublicKey
 from quill.web.deps import DbSession, RuntimeDep
+from quill.web.routing import api_router
 
-router = APIRouter(prefix="/push", tags=["push"])
+router = api_router("/push", tags=["push"])
 NOT_CONFIGURED = "Push notifications are not configured"
 _DISABLED: dict[int | str, dict[str, Any]] = {503: {"description": NOT_CONFIGURED}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from quill.access.policy import ensure_can_see_patient
 from quill.access.service import require_level
@@ -33,8 +33,9 @@ from quill.web.keyset import (
     decode_cursor,
     next_cursor,
 )
+from quill.web.routing import api_router
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = api_router("/users", tags=["users"])
 
 
 def _saved(detail: str, user: User) -> UserSaved:

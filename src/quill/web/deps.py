@@ -42,7 +42,9 @@ DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 def request_session(request: Request) -> AsyncSession | None:
     """The request's session, if one of its dependencies opened it already."""
-    session: AsyncSession | None = getattr(request.state, "db", None)
+    # Read from the scope's state dict: a missing key on ``request.state`` is found by
+    # raising and catching AttributeError, on the path of every authenticated request.
+    session: AsyncSession | None = request.scope.get("state", {}).get("db")
     return session
 
 

@@ -1,0 +1,66 @@
+"""What every request passes through before it reaches a route.
+
+Routers are mounted flat (quill.web.routing) and FastAPI's OpenTelemetry hooks are off;
+neither may change what a client sees.
+"""
+
+from __future__ import annotations
+
+import httpx
+import opentelemetry.trace
+import pytest
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from quill.app import API_ROUTERS
+from quill.health.router import metrics_router
+from quill.openehr.facade import router as openehr_facade_router
+from quill.settings import Settings
+
+
+def test_every_route_sits_in_the_apps_own_table(app: FastAPI) -> None:
+    # An included router would be one entry holding a table of its own.
+    assert [r for r in app.routes if not isinstance(r, Route)] == []
+    paths = {r.path for r in app.routes if isinstance(r, Route)}
+    assert {"/api/auth/me", "/api/patients", "/api/conversations", "/metrics"} <= paths
+    assert len(paths) >= sum(len(router.routes) for router in API_ROUTERS)
+
+
+def test_flat_table_documents_the_same_api_as_included_routers(
+    app: FastAPI, settings: Settings
+) -> None:
+    reference = FastAPI(title=app.title, version=app.version)
+    for router in API_ROUTERS:
+        reference.include_router(router)
+    reference.include_router(metrics_router)
+    if settings.openehr_facade_enabled and not settings.ehrbase_url:
+        reference.include_router(openehr_facade_router)
+    ours, theirs = app.openapi(), reference.openapi()
+    assert ours["paths"] == theirs["paths"]
+    assert ours["components"] == theirs["components"]
+    assert len(ours["paths"]) > 40
+
+
+async def _tracer_lookups(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> int:
+    lookups = 0
+    real = opentelemetry.trace.get_tracer_provider
+
+    def counting() -> opentelemetry.trace.TracerProvider:
+        nonlocal lookups
+        lookups += 1
+        return real()
+
+    monkeypatch.setattr(opentelemetry.trace, "get_tracer_provider", counting)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/api/auth/me")
+    assert response.status_code in {200, 401, 404}
+    return lookups
+
+
+async def test_fastapi_opentelemetry_hooks_stay_off(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The probe works: a FastAPI app with default settings asks for the tracer provider.
+    assert await _tracer_lookups(FastAPI(), monkeypatch) > 0
+    assert await _tracer_lookups(app, monkeypatch) == 0
