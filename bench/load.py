@@ -40,6 +40,9 @@ class Job:
     conversations: int = 0  # threads in the database (the bench user starts every 10th)
     patients: int = 0
     seed: int = 1
+    # Each connection waits this long after an answer before its next request: a paced
+    # stream of about connections * 1000 / think_ms requests/s (0: as fast as answered).
+    think_ms: float = 0.0
 
 
 @dataclass
@@ -108,6 +111,8 @@ function request()
   local r = reqs[#reqs]
   return wrk.format(r.m, fill(r.p), nil, r.b)
 end
+
+{f"function delay() return {job.think_ms:g} end" if job.think_ms else ""}
 
 function done(summary, latency, requests)
   local e = summary.errors

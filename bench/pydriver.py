@@ -1,8 +1,9 @@
 """Python load driver (run in its own process, pinned by the caller): reads a Job as JSON on
 stdin and prints one ``BENCHJSON {...}`` line.
 
-Two modes: closed loop (``connections`` concurrent clients, as wrk does) when ``rate`` is
-absent, and open loop at a fixed ``rate`` per second (the login storm). Requests and time
+Two modes: closed loop (``connections`` concurrent clients, as wrk does, each pausing
+``think_ms`` between requests when set) when ``rate`` is absent, and open loop at a fixed
+``rate`` per second (the login storm). Requests and time
 are both bounded, and only loopback targets are accepted.
 """
 
@@ -33,6 +34,7 @@ class Plan:
         self.threads = max(1, job.get("conversations", 0) // CLINICIANS)
         self.patients = max(1, job.get("patients", 0))
         self.rng = random.Random(job.get("seed", 1))
+        self.think_seconds = float(job.get("think_ms", 0.0)) / 1000
 
     def next(self) -> tuple[str, str, str | None]:
         r = self.rng.choices(self.requests, self.weights)[0]
@@ -77,6 +79,8 @@ async def closed_loop(http: httpx.AsyncClient, plan: Plan, tally: Tally, connect
     async def client() -> None:
         while time.perf_counter() < deadline and len(tally.latencies) < MAX_REQUESTS:
             await tally.send(http, plan)
+            if plan.think_seconds:
+                await asyncio.sleep(plan.think_seconds)
 
     await asyncio.gather(*(client() for _ in range(connections)))
 

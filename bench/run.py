@@ -38,9 +38,15 @@ OUT = HERE / "out"
 STORM_SHARE = 0.9  # logins per second as a share of the ceiling (a moving window forgives
 # nothing at exactly 100%, and two workers each count their own window)
 PACED_SHARE = 0.5  # the paced /auth/me load as a share of its closed-loop throughput
-# ... but never more than the Python driver keeps up with beside the storm's driver on the
-# same core (its own ceiling is ~500 req/s): past that, latency measures the driver.
-PACED_MAX_RATE = 200.0
+# The paced stream is a few connections that each pause between requests, driven by wrk
+# like the other scenarios. It used to be the Python driver's open loop, whose own latency
+# on the shared load core (p50 ~4 ms, p99 spikes past 100 ms against a server answering in
+# 0.5 ms) hid the server's. The Python driver, when wrk is missing, keeps up with at most
+# PYTHON_PACED_MAX_RATE beside the storm's driver on the same core.
+PACED_CONNECTIONS = 10
+PYTHON_PACED_MAX_RATE = 200.0
+# Twice a scenario's usual time: a p99 from a few hundred requests is one slow request.
+PACED_SECONDS_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -120,25 +126,27 @@ def _available(scenario: Scenario, server: harness.Server, headers: dict[str, st
 
 def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: dict[str, str],
               scale: Scale, world: World, rate: float) -> tuple[load.Result, str]:
-    """``scenario`` at a fixed ``rate`` (open loop), with the login storm beside it if asked."""
-    work = job(plan, server.base_url, scenario, headers, scale)
+    """``scenario`` at about ``rate`` requests/s, with the login storm beside it if asked."""
+    think_ms = PACED_CONNECTIONS * 1000 / rate
+    seconds = plan.seconds * PACED_SECONDS_FACTOR
+    work = replace(job(plan, server.base_url, scenario, headers, scale, seconds),
+                   connections=PACED_CONNECTIONS, think_ms=think_ms)
     if plan.warmup:
-        load.finish_rate(load.start_rate(replace(work, seconds=plan.warmup, seed=2), rate),
-                         plan.warmup)
+        load.run(replace(work, seconds=plan.warmup, seed=2))
     storm = None
     if scenario.storm:
         body = json.dumps({"username": world.storm_username, "password": BENCH_PASSWORD})
         logins = load.Job(base_url=server.base_url, requests=(
             load.Req("POST", "/api/auth/login", body),), headers={
             "Content-Type": "application/json"}, connections=32,
-            seconds=plan.seconds + plan.warmup)
+            seconds=seconds + plan.warmup)
         storm = load.start_rate(logins, harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE)
         time.sleep(plan.warmup)
-    stream = load.start_rate(work, rate)
-    result, _ = load.finish_rate(stream, plan.seconds)
-    note = f"open loop at {rate:.0f} req/s"
+    result = load.run(work)
+    note = (f"{PACED_CONNECTIONS} connections pausing {think_ms:.0f} ms between requests "
+            f"(~{rate:.0f} req/s)")
     if storm is not None:
-        login_result, statuses = load.finish_rate(storm, plan.seconds + plan.warmup)
+        login_result, statuses = load.finish_rate(storm, seconds + plan.warmup)
         note += (f", beside {login_result.requests} logins at "
                  f"{harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE:.1f}/s (ceiling "
                  f"{harness.LOGIN_CEILING_PER_MINUTE}/min): statuses {statuses}, login p50 "
@@ -165,7 +173,8 @@ def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World
         if scenario.paced:
             me = next((r for r in rows if r.scenario == "auth_me" and r.result), None)
             share = PACED_SHARE * me.result.rps if me and me.result else 50.0
-            rate = min(PACED_MAX_RATE, max(10.0, share))
+            cap = PYTHON_PACED_MAX_RATE if load.tool() == "python" else share
+            rate = min(cap, max(10.0, share))
             row.result, row.note = paced_run(plan, server, trimmed, headers, scale, world, rate)
         else:
             row.result = measure(plan, job(plan, server.base_url, trimmed, headers, scale))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+
 from bench.data import Scale, counts, create_world, load
 from bench.load import Job, Req, lua_script
+from bench.pydriver import Plan
 from bench.report import Report, Row, render_table, table, targets
 from bench.scenarios import SCENARIOS
 from fastapi import FastAPI
@@ -30,6 +33,15 @@ def test_lua_script_carries_every_request_and_the_bearer() -> None:
     assert '"/api/auth/me"' in script
     assert '"{\\"a\\": 1}"' in script
     assert 'wrk.headers["Authorization"] = "Bearer abc"' in script
+
+
+def test_think_time_paces_each_connection_in_both_drivers() -> None:
+    job = Job(base_url="http://127.0.0.1:9", headers={}, requests=(Req("GET", "/x"),),
+              connections=10, seconds=1, think_ms=50)
+    assert "function delay() return 50 end" in lua_script(job)
+    assert "function delay()" not in lua_script(replace(job, think_ms=0))
+    assert Plan(asdict(job)).think_seconds == 0.05
+    assert Plan(asdict(replace(job, think_ms=0))).think_seconds == 0
 
 
 def test_skipped_routes_are_reported_and_targets_skip() -> None:
