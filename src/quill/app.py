@@ -40,7 +40,7 @@ from quill.runtime import HealthProbe, Runtime
 from quill.settings import Settings
 from quill.users.router import router as users_router
 from quill.web.errors import install_error_handlers
-from quill.web.observability import Metrics, ObservabilityMiddleware, RouteTemplates
+from quill.web.observability import Metrics, ObservabilityMiddleware
 from quill.web.routing import mount
 
 
@@ -167,7 +167,6 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "X-CSRF-Token", "If-Match", "Authorization"],
         )
-    templates = RouteTemplates(lambda: [*app.openapi().get("paths", {}), "/metrics"])
     app.add_middleware(ObservabilityMiddleware, metrics=metrics,
-                       secure=settings.secure_cookies, templates=templates)
+                       secure=settings.secure_cookies)
     return app

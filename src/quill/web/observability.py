@@ -11,11 +11,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("quill.request")
@@ -77,44 +75,20 @@ def _incoming_request_id(scope: Scope) -> str:
     return str(uuid.uuid4())
 
 
-class RouteTemplates:
-    """Maps a concrete path to its route template (``/api/patients/{patient_id}``).
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/api/patients/{patient_id}``), or ``unmatched``.
 
-    Built lazily from the OpenAPI paths, so it sees every route however routers nest;
-    a label per template (not per path) keeps metric cardinality bounded.
+    The router leaves the route it chose in the scope; a label per template, not per
+    path, keeps metric cardinality bounded.
     """
-
-    # Paths seen recently and their templates; cleared when full (ids make paths many).
-    MEMO_SIZE = 4096
-
-    def __init__(self, templates: Callable[[], list[str]]) -> None:
-        self._templates = templates
-        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
-        self._memo: dict[str, str] = {}
-
-    def _table(self) -> list[tuple[re.Pattern[str], str]]:
-        if self._compiled is None:
-            ordered = sorted(self._templates(), key=lambda t: (t.count("{"), -len(t)))
-            self._compiled = [(compile_path(t)[0], t) for t in ordered]
-        return self._compiled
-
-    def match(self, path: str) -> str:
-        template = self._memo.get(path)
-        if template is None:
-            template = next((t for regex, t in self._table() if regex.match(path)), "unmatched")
-            if len(self._memo) >= self.MEMO_SIZE:
-                self._memo.clear()
-            self._memo[path] = template
-        return template
+    template = getattr(scope.get("route"), "path_format", None)
+    return template if isinstance(template, str) else "unmatched"
 
 
 class ObservabilityMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, secure: bool, templates: RouteTemplates
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, secure: bool) -> None:
         self.app = app
         self.metrics = metrics
-        self.templates = templates
         self.extra_headers = _security_headers(secure)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,7 +132,7 @@ class ObservabilityMiddleware:
             self._record(scope, state, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
-        route = self.templates.match(scope.get("path", ""))
+        route = route_template(scope)
         method = scope.get("method", "")
         self.metrics.observe_request(method, route, str(status), seconds)
         if not log.isEnabledFor(logging.INFO):
