@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from quill.errors import NotFound
 from quill.web.observability import Metrics
+from tests.helpers import bearer_headers, make_user
 
 
 class Body(BaseModel):
@@ -133,3 +134,20 @@ def test_request_metrics_keep_one_series_per_label_set() -> None:
         {"method": "GET", "route": "/api/auth/me"})
     assert count == 3
     assert latency == 4
+
+
+async def test_request_log_line_names_route_status_caller_and_request_id(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = await make_user(app, "log.reader")
+    headers = await bearer_headers(app, user)
+    caplog.set_level(logging.INFO, logger="quill.request")
+    response = await client.get("/api/auth/me", headers=headers)
+    assert response.status_code == 200
+    lines = [r for r in caplog.records if r.name == "quill.request"]
+    assert len(lines) == 1
+    fields = lines[0].__dict__
+    assert fields["route"] == "/api/auth/me"
+    assert fields["status"] == 200
+    assert fields["user_id"] == user.id
+    assert fields["request_id"] == response.headers["x-request-id"]

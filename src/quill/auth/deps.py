@@ -23,7 +23,7 @@ from quill.organisations.features import enabled_features_for_user
 from quill.runtime import Runtime
 from quill.users.identity import UserIdentity
 from quill.users.models import User
-from quill.web.deps import get_runtime_of, request_session
+from quill.web.deps import get_runtime_of, request_session, request_state
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -138,7 +138,7 @@ async def resolve_caller(request: Request, db: AsyncSession | None) -> Caller:
             runtime.secret_key, resolved.session_id, presented
         ):
             raise Forbidden("CSRF failed")
-    request.state.user_id = resolved.identity.id
+    request_state(request)["user_id"] = resolved.identity.id
     return Caller(user=resolved.identity, session_id=resolved.session_id,
                   via_cookie=via_cookie, primary_features=resolved.features)
 

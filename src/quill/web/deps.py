@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +40,16 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
+def request_state(request: Request) -> dict[str, Any]:
+    """The dict behind ``request.state``, for the hot path: ``request.state`` answers a
+    missing key by raising and catching AttributeError, on every authenticated request."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    return state
+
+
 def request_session(request: Request) -> AsyncSession | None:
     """The request's session, if one of its dependencies opened it already."""
-    # Read from the scope's state dict: a missing key on ``request.state`` is found by
-    # raising and catching AttributeError, on the path of every authenticated request.
-    session: AsyncSession | None = request.scope.get("state", {}).get("db")
+    session: AsyncSession | None = request_state(request).get("db")
     return session
 
 
