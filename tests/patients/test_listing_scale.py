@@ -100,19 +100,27 @@ async def _page_cost(app: FastAPI, user_id: int) -> tuple[list[str], int]:
     return [str(row.resource_id) for row in rows], steps[0]
 
 
-async def test_first_page_costs_the_same_for_few_or_many_visible_patients(
-    app: FastAPI, clinic: Clinic
-) -> None:
+async def _few_and_many_visible(app: FastAPI, clinic: Clinic, *, with_resources: bool
+                                ) -> None:
+    """SQLite only: the clinic holds bulk-1..20000 (staff see them all), the outsider's
+    organisation bulk-5001..5060; ``with_resources`` also stores the FHIR Patients."""
     runtime = runtime_of(app)
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("counts SQLite virtual-machine steps")
+    now = runtime.clock.now()
     async with runtime.engine.begin() as conn:
-        await load_patients(conn, 20_000)
-        now = runtime.clock.now()
+        if with_resources:
+            await load_patients(conn, 20_000)
         await conn.execute(insert(PatientMembership), [
             {"organisation_id": clinic.org_id, "patient_id": f"bulk-{pk}", "is_primary": True,
              "created_at": now} for pk in range(1, 20_001)])
     await _join(app, clinic.outsider_org, range(5_001, 5_061))
+
+
+async def test_first_page_costs_the_same_for_few_or_many_visible_patients(
+    app: FastAPI, clinic: Clinic
+) -> None:
+    await _few_and_many_visible(app, clinic, with_resources=True)
     few, few_steps = await _page_cost(app, clinic.outsider.user_id)
     many, many_steps = await _page_cost(app, clinic.staff.user_id)
     assert few == sorted(f"bulk-{pk}" for pk in range(5_001, 5_052))
@@ -135,15 +143,7 @@ async def _check_cost(app: FastAPI, user_id: int, patient_id: str) -> tuple[bool
 async def test_one_patient_check_costs_the_same_for_few_or_many_visible_patients(
     app: FastAPI, clinic: Clinic
 ) -> None:
-    runtime = runtime_of(app)
-    if runtime.engine.dialect.name != "sqlite":
-        pytest.skip("counts SQLite virtual-machine steps")
-    now = runtime.clock.now()
-    async with runtime.engine.begin() as conn:
-        await conn.execute(insert(PatientMembership), [
-            {"organisation_id": clinic.org_id, "patient_id": f"bulk-{pk}", "is_primary": True,
-             "created_at": now} for pk in range(1, 20_001)])
-    await _join(app, clinic.outsider_org, range(5_001, 5_061))
+    await _few_and_many_visible(app, clinic, with_resources=False)
     few_yes, few_yes_steps = await _check_cost(app, clinic.outsider.user_id, "bulk-5030")
     few_no, few_no_steps = await _check_cost(app, clinic.outsider.user_id, "bulk-9")
     many_yes, many_yes_steps = await _check_cost(app, clinic.staff.user_id, "bulk-19999")
