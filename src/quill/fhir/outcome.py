@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from quill.errors import QuillError, Upstream
+from quill.web.deps import request_id_of
 
 log = logging.getLogger("quill.fhir")
 FHIR_JSON = "application/fhir+json"
@@ -50,7 +51,7 @@ def outcome_response(status: int, message: str, issues: list[str] | None = None,
 def error_response(request: Request, exc: QuillError) -> FhirResponse:
     if isinstance(exc, Upstream):
         log.error("upstream failure: %s", exc.detail,
-                  extra={"request_id": getattr(request.state, "request_id", "")})
+                  extra={"request_id": request_id_of(request)})
         return outcome_response(exc.status_code, exc.public_detail)
     message, issues = _message(exc.detail)
     return outcome_response(exc.status_code, message, issues, exc.headers)

@@ -54,4 +54,5 @@ def request_session(request: Request) -> AsyncSession | None:
 
 
 def request_id_of(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
+    """The id ObservabilityMiddleware gave this request (empty outside it)."""
+    return str(request_state(request).get("request_id", ""))

@@ -11,12 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quill.errors import QuillError, Upstream
+from quill.web.deps import request_id_of
 
 log = logging.getLogger("quill.errors")
-
-
-def _request_id(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
 
 
 def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -36,7 +33,7 @@ async def handle_quill_error(request: Request, exc: Exception) -> JSONResponse:
     detail: Any = exc.detail
     if isinstance(exc, Upstream):
         log.error("upstream failure: %s", exc.detail,
-                  extra={"request_id": _request_id(request)})
+                  extra={"request_id": request_id_of(request)})
         detail = exc.public_detail
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
@@ -56,7 +53,7 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def internal_error_response(request: Request) -> JSONResponse:
     return JSONResponse(
-        {"detail": "Internal server error", "request_id": _request_id(request)},
+        {"detail": "Internal server error", "request_id": request_id_of(request)},
         status_code=500,
     )
 
