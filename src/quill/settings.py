@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    # Hashes one worker runs at once. Hashes beyond this wait their turn rather than share
+    # the worker's core; more helps only where a worker has spare cores.
+    password_hashing_threads: int = Field(default=1, ge=1)
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     # How long a resolved caller may be reused (auth/caller_cache.py); 0 = check the

@@ -1,21 +1,32 @@
-"""Password hashing runs below the event loop's priority, so a login burst cannot starve it."""
+"""Password hashing runs below the event loop's priority, so a login burst cannot starve it,
+and one worker runs only as many hashes at once as it is configured for."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
 
 import pytest
+from pydantic import ValidationError
 
-from quill.auth.passwords import HASHING_NICENESS, hashing_executor
+from quill.auth.passwords import HASHING_NICENESS, PasswordHasher, hashing_executor
+from quill.settings import Settings
+
+linux_only = pytest.mark.skipif(sys.platform != "linux",
+                                reason="per-thread niceness and policy are Linux features")
 
 
 def _own_niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is a Linux feature")
+def _own_policy() -> int:
+    return os.sched_getscheduler(threading.get_native_id())
+
+
+@linux_only
 def test_hashing_threads_are_nicer_than_the_caller() -> None:
     executor = hashing_executor(threads=1)
     try:
@@ -24,3 +35,41 @@ def test_hashing_threads_are_nicer_than_the_caller() -> None:
         executor.shutdown()
     assert hashing == min(19, _own_niceness() + HASHING_NICENESS)
     assert hashing > _own_niceness() or _own_niceness() == 19
+
+
+@linux_only
+def test_hashing_threads_yield_the_core_to_any_other_thread() -> None:
+    executor = hashing_executor(threads=1)
+    try:
+        hashing = executor.submit(_own_policy).result(timeout=10)
+    finally:
+        executor.shutdown()
+    assert _own_policy() != os.SCHED_IDLE
+    assert hashing == os.SCHED_IDLE
+
+
+async def _threads_that_hashed(threads: int) -> int:
+    """How many hashing threads four concurrent hashes started, with ``threads`` allowed."""
+    before = set(threading.enumerate())
+    hasher = PasswordHasher.from_settings(Settings(
+        argon2_memory_kib=4096, argon2_time_cost=1, password_hashing_threads=threads))
+    try:
+        hashes = await asyncio.gather(*(hasher.hash(f"password-{n}") for n in range(4)))
+        started = [t for t in threading.enumerate()
+                   if t not in before and t.name.startswith("quill-argon2")]
+    finally:
+        hasher.close()
+    assert len(set(hashes)) == 4
+    return len(started)
+
+
+async def test_hashes_beyond_the_configured_threads_wait_their_turn() -> None:
+    assert await _threads_that_hashed(1) == 1
+    # The measure can tell: allowed more, the same four hashes spread over threads.
+    assert await _threads_that_hashed(3) > 1
+
+
+def test_at_least_one_hashing_thread() -> None:
+    with pytest.raises(ValidationError):
+        Settings(password_hashing_threads=0)
+    assert Settings().password_hashing_threads == 1
