@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -26,24 +27,24 @@ def _own_policy() -> int:
     return os.sched_getscheduler(threading.get_native_id())
 
 
-@linux_only
-def test_hashing_threads_are_nicer_than_the_caller() -> None:
+def _seen_from_a_hashing_thread(probe: Callable[[], int]) -> int:
     executor = hashing_executor(threads=1)
     try:
-        hashing = executor.submit(_own_niceness).result(timeout=10)
+        return executor.submit(probe).result(timeout=10)
     finally:
         executor.shutdown()
+
+
+@linux_only
+def test_hashing_threads_are_nicer_than_the_caller() -> None:
+    hashing = _seen_from_a_hashing_thread(_own_niceness)
     assert hashing == min(19, _own_niceness() + HASHING_NICENESS)
     assert hashing > _own_niceness() or _own_niceness() == 19
 
 
 @linux_only
 def test_hashing_threads_yield_the_core_to_any_other_thread() -> None:
-    executor = hashing_executor(threads=1)
-    try:
-        hashing = executor.submit(_own_policy).result(timeout=10)
-    finally:
-        executor.shutdown()
+    hashing = _seen_from_a_hashing_thread(_own_policy)
     assert _own_policy() != os.SCHED_IDLE
     assert hashing == os.SCHED_IDLE
 
