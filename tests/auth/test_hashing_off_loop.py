@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import argon2
@@ -51,19 +52,26 @@ async def test_me_answers_while_four_logins_hash(app_factory: AppFactory) -> Non
         # Warm up first-use costs (SQL compilation, imports) so the probe sees steady state.
         assert (await login(http, "hasher")).status_code == 200
         assert (await http.get("/api/auth/me", headers=headers)).status_code == 200
-        probe = asyncio.create_task(_probe(busy, stop))
-        await asyncio.sleep(0)
-        logins = [asyncio.create_task(login(http, "hasher")) for _ in range(4)]
-        await asyncio.sleep(0)
-        me = await http.get("/api/auth/me", headers=headers)
-        in_flight = sum(not task.done() for task in logins)
-        results = await asyncio.gather(*logins)
-    stop.set()
-    await probe
+        # A full garbage collection of a long test process's heap runs on the loop thread
+        # too and can outlast a hash: most likely what made this fail once late in a full
+        # run (one 0.36 s gap). It is not what this test measures.
+        gc.disable()
+        try:
+            probe = asyncio.create_task(_probe(busy, stop))
+            await asyncio.sleep(0)
+            logins = [asyncio.create_task(login(http, "hasher")) for _ in range(4)]
+            await asyncio.sleep(0)
+            me = await http.get("/api/auth/me", headers=headers)
+            in_flight = sum(not task.done() for task in logins)
+            results = await asyncio.gather(*logins)
+            stop.set()
+            await probe
+        finally:
+            gc.enable()
 
     assert me.status_code == 200
     # /auth/me was answered before the logins finished hashing.
     assert in_flight > 0
     assert all(result.status_code == 200 for result in results)
     # Had a hash run on the loop, one gap would be at least a whole hash long.
-    assert max(busy) < hash_seconds
+    assert max(busy) < hash_seconds, sorted(busy)[-5:]
