@@ -13,22 +13,15 @@ from tests.auth.support import login, new_client
 from tests.helpers import bearer_headers, make_organisation, make_user, runtime_of
 
 
-async def _member(app: FastAPI, org_id: int, user_id: int, primary: bool) -> None:
-    runtime = runtime_of(app)
-    async with runtime.session_factory() as db, db.begin():
-        db.add(StaffMembership(organisation_id=org_id, user_id=user_id, is_primary=primary,
-                               created_at=runtime.clock.now()))
-
-
 async def test_me_shape_roles_and_primary_features(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     user = await make_user(app, "mona", level="admin", profession="consultant",
                            email="Mona@Example.org")
-    primary = await make_organisation(app, "Riverside", features=["messaging", "letters"])
-    other = await make_organisation(app, "Hilltop", features=["teaching"])
-    await _member(app, primary, user.id, True)
-    await _member(app, other, user.id, False)
+    await make_organisation(app, "Riverside", staff=[user.id],
+                            features=["messaging", "letters"])
+    await make_organisation(app, "Hilltop", staff=[user.id], primary=False,
+                            features=["teaching"])
     response = await client.get("/api/auth/me", headers=await bearer_headers(app, user))
     assert response.status_code == 200
     assert response.json() == {
