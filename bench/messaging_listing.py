@@ -23,8 +23,8 @@ from tests.messaging.bulk import load_threads
 
 from quill.db.engine import make_engine, make_session_factory
 from quill.db.migrate import upgrade
+from quill.identity.models import User
 from quill.messaging.repository import list_conversations, participants_of
-from quill.users.models import User
 
 THREADS = 1_000
 QUERIES = 50

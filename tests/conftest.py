@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -67,8 +68,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
 
 
-@pytest.fixture
-async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
+@asynccontextmanager
+async def running_app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan running; every table is emptied afterwards."""
     application = create_app(settings, clock=clock)
     try:
         async with application.router.lifespan_context(application):
@@ -79,6 +81,12 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
             await empty_all_tables(engine)
         finally:
             await engine.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
+    async with running_app(settings, clock) as application:
+        yield application
 
 
 @pytest.fixture

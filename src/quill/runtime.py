@@ -1,28 +1,44 @@
-"""Everything create_app wires together, reachable from a request as ``app.state.runtime``."""
+"""The parts Quill runs on, built once and completely from settings, and torn down once.
+
+``create_app`` serves HTTP over a Runtime; the CLI and demo seeding use one through
+``runtime_scope`` without building the web app. Services never receive the Runtime: the
+adapters hand each service the few parts it uses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.caller_cache import CallerCache
 from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
-from quill.clock import Clock, IdSource
+from quill.clock import Clock, IdSource, SystemClock, UuidSource
+from quill.db.engine import make_engine, make_session_factory
+from quill.email.factory import build_mailer
 from quill.email.port import Mailer
-from quill.events.bus import EventBus
+from quill.events.bus import EventBus, InProcessEventBus
+from quill.events.redis_bus import RedisEventBus
 from quill.fhir.port import FhirGateway
-from quill.openehr.port import CompositionStore
+from quill.fhir.timing import TimedFhirGateway
+from quill.fhir.wiring import build_fhir_gateway
+from quill.health.probes import HealthProbes
+from quill.openehr.port import CompositionGateway, CompositionStore
+from quill.openehr.wiring import build_composition_gateway
+from quill.push.keys import load_vapid_keys
 from quill.push.notifier import PushNotifier
 from quill.settings import Settings
+from quill.web.observability import Metrics
+from quill.web.wiring import Platform, Wiring
 
-HealthProbe = Callable[[], Awaitable[bool]]
-ShutdownHook = Callable[[], Awaitable[None]]
+Teardown = Callable[[], Awaitable[None]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     clock: Clock
@@ -30,25 +46,106 @@ class Runtime:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     secret_key: str
-    passwords: PasswordHasher
+    metrics: Metrics
     fhir: FhirGateway
-    # Send mail after commit, e.g. quill.email.port.send_after_response(...).
+    compositions: CompositionGateway
     mailer: Mailer
+    events: EventBus
+    push: PushNotifier
+    passwords: PasswordHasher
     limiter: RateLimiter
-    health_probes: dict[str, HealthProbe] = field(default_factory=dict)
-    shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
-    # openEHR: call with the request's session; the embedded store joins its transaction.
-    compositions: Callable[[AsyncSession], CompositionStore] | None = None
-    # Live events for SSE streams (in-process, or Redis when QUILL_REDIS_URL is set).
-    events: EventBus = field(kw_only=True)
-    # Seconds of silence before an SSE stream sends ": ping"; tests shorten it.
-    events_ping_seconds: float = field(default=15.0, kw_only=True)
-    push: PushNotifier = field(kw_only=True)
     # Resolved callers reused between requests; see quill.auth.caller_cache.
-    callers: CallerCache = field(kw_only=True)
+    callers: CallerCache
+    health: HealthProbes
 
     def composition_store(self, db: AsyncSession) -> CompositionStore:
-        """The openEHR store for this session (wired by create_app)."""
-        if self.compositions is None:
-            raise RuntimeError("no CompositionStore wired; build the app with create_app")
-        return self.compositions(db)
+        """The openEHR store for a unit of work (the embedded one joins ``db``)."""
+        return self.compositions.store(db)
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(
+            settings=self.settings, clock=self.clock, ids=self.ids,
+            session_factory=self.session_factory, fhir=self.fhir,
+            compositions=self.compositions, mailer=self.mailer, events=self.events,
+        )
+
+    def wiring(self) -> Wiring:
+        """Every part an adapter may ask for, by class."""
+        return Wiring({
+            Platform: self.platform, Metrics: self.metrics, PushNotifier: self.push,
+            PasswordHasher: self.passwords, RateLimiter: self.limiter,
+            CallerCache: self.callers, HealthProbes: self.health,
+        })
+
+    async def aclose(self) -> None:
+        """The one teardown: stop what runs in the background, close clients, then the pool."""
+        teardowns: list[Teardown] = [
+            self.compositions.aclose, self.fhir.aclose, self._release_in_process,
+            self.limiter.close, self.push.close, self.events.close,
+        ]
+        try:
+            for teardown in teardowns:
+                await teardown()
+        finally:
+            await self.engine.dispose()
+
+    async def _release_in_process(self) -> None:
+        self.callers.close()
+        self.passwords.close()
+
+
+def _event_bus(settings: Settings) -> EventBus:
+    if settings.redis_url:
+        return RedisEventBus(settings.redis_url, prefix=settings.redis_prefix)
+    return InProcessEventBus()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None,
+                  ids: IdSource | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    ids = ids or UuidSource()
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    metrics = Metrics()
+    fhir = TimedFhirGateway(build_fhir_gateway(settings, clock, ids, session_factory),
+                            metrics.store_latency)
+    compositions = build_composition_gateway(settings, clock, ids, session_factory)
+    callers = CallerCache.for_data_dir(settings.data_dir, settings.caller_cache_seconds)
+    callers.watch(session_factory)
+
+    async def database_answers() -> bool:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+
+    return Runtime(
+        settings=settings, clock=clock, ids=ids, engine=engine,
+        session_factory=session_factory, secret_key=settings.resolved_secret_key(),
+        metrics=metrics, fhir=fhir, compositions=compositions,
+        mailer=build_mailer(settings, session_factory, clock),
+        events=_event_bus(settings),
+        push=PushNotifier(
+            session_factory=session_factory, keys=load_vapid_keys(settings),
+            subject=settings.vapid_subject, clock=clock,
+            production=settings.is_production,
+            timeout_seconds=settings.outbound_timeout_seconds,
+        ),
+        passwords=PasswordHasher.from_settings(settings),
+        limiter=RateLimiter(settings),
+        callers=callers,
+        # The embedded stores answer when the database does; external ones are asked.
+        health=HealthProbes({"auth_db": database_answers, "fhir": fhir.ping,
+                             "ehrbase": compositions.ping}),
+    )
+
+
+@asynccontextmanager
+async def runtime_scope(settings: Settings, *, clock: Clock | None = None,
+                        ids: IdSource | None = None) -> AsyncIterator[Runtime]:
+    """A Runtime for work outside HTTP (CLI commands, demo seeding), torn down on exit."""
+    runtime = build_runtime(settings, clock=clock, ids=ids)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     mrn_system: str = "https://quill.invalid/Id/mrn"
     public_base_url: str = "http://127.0.0.1:8000"
     outbound_timeout_seconds: float = 10.0
+    # Seconds of silence before a live event stream sends ": ping" (tests shorten it).
+    events_ping_seconds: float = Field(default=15.0, gt=0)
     # Argon2id cost; the defaults follow OWASP's recommendation (19 MiB, t=2, p=1).
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2

@@ -7,10 +7,10 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
 from quill.access.cbac import Competency
-from quill.access.deps import require_competency
-from quill.access.levels import PermissionLevel
 from quill.access.service import ensure_may_grant
+from quill.auth.deps import require_competency
 from quill.errors import Forbidden
+from quill.identity.levels import PermissionLevel
 from tests.audit_rows import audit_actions
 from tests.helpers import logged_in
 

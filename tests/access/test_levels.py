@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quill.access.levels import PermissionLevel, ensure_may_set_level, may_manage
 from quill.errors import Forbidden
+from quill.identity.levels import PermissionLevel, ensure_may_set_level, may_manage
 
 P = PermissionLevel
 ALL = list(PermissionLevel)

@@ -6,10 +6,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from quill.access.models import PatientMembership
 from quill.access.policy import can_see_patient, ensure_can_see_patient, visible_patient_ids
-from quill.auth.deps import Caller
 from quill.errors import NotFound
-from quill.organisations.models import PatientMembership
+from quill.identity.caller import Caller
 from tests.access.world import World, build_world
 from tests.helpers import runtime_of
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from quill.external_access.models import ExternalGrant
-from quill.organisations.models import Organisation, PatientMembership, StaffMembership
-from quill.users.models import User
+from quill.access.models import ExternalGrant, PatientMembership, StaffMembership
+from quill.identity.models import User
+from quill.organisations.models import Organisation
 from tests.helpers import bearer_headers, make_user, runtime_of
 
 KINDS = ("anonymous", "patient", "external", "staff_same", "staff_other", "admin",

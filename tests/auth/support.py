@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from quill.audit.models import AuditEvent
-from quill.users.models import User
+from quill.identity.models import User
 from tests.helpers import DEFAULT_PASSWORD, runtime_of
 
 

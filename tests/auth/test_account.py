@@ -6,8 +6,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from quill.organisations.models import StaffMembership
-from quill.users.models import User
+from quill.access.models import StaffMembership
+from quill.identity.models import User
 from tests.auth.conftest import AppFactory
 from tests.auth.support import login, new_client
 from tests.helpers import bearer_headers, make_organisation, make_user, runtime_of

@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from quill.auth.caller_cache import CachedCaller, CallerCache, SharedGeneration
 from quill.clock import ManualClock
-from quill.users.identity import UserIdentity
-from quill.users.models import User
+from quill.identity.caller import UserIdentity
+from quill.identity.models import User
 from tests.auth.conftest import AppFactory
 from tests.auth.support import csrf, login, new_client
 from tests.helpers import DEFAULT_PASSWORD, bearer_headers, logged_in, make_user, runtime_of

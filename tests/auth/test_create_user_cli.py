@@ -18,7 +18,7 @@ from sqlalchemy import select as sql_select
 from typer.testing import CliRunner, Result
 
 from quill.cli import cli
-from quill.users.models import User
+from quill.identity.models import User
 from tests.auth.support import login
 from tests.helpers import runtime_of
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from quill.auth.models import AuthSession
 from quill.auth.passwords import PasswordHasher
 from quill.clock import ManualClock
-from quill.users.models import User
+from quill.identity.models import User
 from tests.auth.support import audit_actions, login, new_client, update_user
 from tests.helpers import DEFAULT_PASSWORD, make_user, runtime_of
 

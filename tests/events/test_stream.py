@@ -7,12 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
 from quill.auth.models import AuthSession
 from quill.auth.sessions import open_session
+from quill.clock import ManualClock
 from quill.events.bus import Event, InProcessEventBus
+from quill.settings import Settings
+from tests.conftest import running_app
 from tests.events.sse import SseReader
 from tests.helpers import logged_in, make_user, runtime_of
 from tests.loopback import serve
@@ -78,17 +82,25 @@ async def test_unauthenticated_is_401(client: httpx.AsyncClient) -> None:
     assert bad.headers["content-type"] == "application/json"
 
 
-async def test_idle_stream_pings(app: FastAPI) -> None:
+@pytest.fixture
+async def quick_ping_app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
+    """Pings every 50 ms, so an idle stream's keep-alive (and its session check) comes soon."""
+    async with running_app(settings.model_copy(update={"events_ping_seconds": 0.05}),
+                           clock) as app:
+        yield app
+
+
+async def test_idle_stream_pings(quick_ping_app: FastAPI) -> None:
+    app = quick_ping_app
     alice = await logged_in(app, "alice")
-    runtime_of(app).events_ping_seconds = 0.05
     async with serve(app) as base, stream(base, alice.headers) as reader:
         assert await reader.block() == [": ping"]
 
 
-async def test_stream_ends_when_its_session_is_revoked(app: FastAPI) -> None:
+async def test_stream_ends_when_its_session_is_revoked(quick_ping_app: FastAPI) -> None:
+    app = quick_ping_app
     alice = await logged_in(app, "alice")
     runtime = runtime_of(app)
-    runtime.events_ping_seconds = 0.05
     async with serve(app) as base, stream(base, alice.headers) as reader:
         async with runtime.session_factory() as db, db.begin():
             await db.execute(update(AuthSession).where(AuthSession.user_id == alice.user_id)

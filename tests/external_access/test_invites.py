@@ -12,7 +12,7 @@ from quill.clock import ManualClock
 from quill.email.models import OutboxEmail
 from quill.external_access.models import ExternalInvite
 from quill.external_access.service import token_hash
-from quill.users.models import User
+from quill.identity.models import User
 from tests.audit_rows import audit_actions
 from tests.helpers import (
     DEFAULT_PASSWORD,

@@ -32,7 +32,7 @@ async def test_health_degraded_when_a_probe_fails(app: FastAPI, client: httpx.As
     async def broken() -> bool:
         raise ConnectionError("password=hunter2 at db.internal")
 
-    app.state.runtime.health_probes["fhir"] = broken
+    app.state.runtime.health.probes["fhir"] = broken
     response = await client.get("/api/health")
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"

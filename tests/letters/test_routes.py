@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from quill.access.models import ExternalGrant
 from quill.audit.models import AuditEvent
 from quill.clock import ManualClock
-from quill.external_access.models import ExternalGrant
 from tests.helpers import (
     LoggedIn,
     cookie_client,

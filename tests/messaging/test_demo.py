@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from quill.access.demo import DEMO_PATIENT_IDS, seed_access
-from quill.messaging.demo import seed_threads
+from quill.demo.access import DEMO_PATIENT_IDS, seed_access
+from quill.demo.messaging import seed_threads
+from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.users.models import User
 from tests.helpers import runtime_of
 from tests.messaging.support import add_patient
 

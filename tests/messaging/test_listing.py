@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from quill.access.policy import patient_filter
-from quill.auth.deps import Caller
+from quill.identity.caller import Caller
+from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationParticipant, Message
 from quill.messaging.repository import list_conversations, page_ids, participants_of
-from quill.users.models import User
 from tests.helpers import make_user, runtime_of
 from tests.statements import count_statements
 

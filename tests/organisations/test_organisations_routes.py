@@ -8,8 +8,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from quill.organisations.features import enabled_features_for_user
-from quill.organisations.models import StaffMembership
+from quill.access.features import enabled_features_for_user
+from quill.access.models import StaffMembership
 from tests.audit_rows import audit_actions
 from tests.helpers import LoggedIn, logged_in, runtime_of
 from tests.patients.support import put_patients

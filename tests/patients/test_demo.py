@@ -6,14 +6,13 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from quill.access.models import ExternalGrant, PatientMembership
 from quill.demo import seed
-from quill.external_access.models import ExternalGrant
-from quill.organisations.models import PatientMembership
-from quill.patients.demo import PATIENTS, RELATIVE
+from quill.demo.patients import PATIENTS, RELATIVE
+from quill.identity.models import User
 from quill.patients.nhs_number import is_valid_nhs_number
 from quill.patients.resource import nhs_number_of
 from quill.settings import Settings
-from quill.users.models import User
 from tests.helpers import bearer_headers, runtime_of
 
 

@@ -15,11 +15,10 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from quill.access.models import ExternalGrant, PatientMembership
 from quill.app import create_app
 from quill.clock import ManualClock
 from quill.db.migrate import upgrade
-from quill.external_access.models import ExternalGrant
-from quill.organisations.models import PatientMembership
 from quill.patients.listing import ID_BATCH
 from quill.settings import Settings
 from tests.conftest import make_settings

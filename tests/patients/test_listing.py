@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from quill.external_access.models import ExternalGrant
+from quill.access.models import ExternalGrant
 from tests.helpers import logged_in, runtime_of
 from tests.patients.conftest import VALID_NHS, Clinic
 from tests.patients.support import put_patients

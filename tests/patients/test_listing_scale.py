@@ -8,11 +8,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
 
+from quill.access.models import PatientMembership
 from quill.access.policy import can_see_patient, visible_patient_sources
-from quill.auth.deps import Caller
 from quill.fhir.patient_listing import PatientQuery, patient_page_query
-from quill.organisations.models import PatientMembership
-from quill.users.models import User
+from quill.identity.caller import Caller
+from quill.identity.models import User
 from tests.fhir.bulk import load_patients
 from tests.helpers import runtime_of
 from tests.patients.conftest import Clinic

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from quill.organisations.models import PatientMembership
+from quill.access.models import PatientMembership
 from quill.patients.models import PatientRecord
 from quill.patients.nhs_number import NHS_NUMBER_SYSTEM
 from tests.audit_rows import audit_actions

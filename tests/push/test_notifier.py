@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from quill.auth.deps import CurrentCaller
 from quill.events.bus import Event
+from quill.identity.models import User
 from quill.push.keys import b64url_decode
 from quill.push.models import PushSubscription
 from quill.settings import Settings
-from quill.users.models import User
 from quill.web.deps import DbSession
 from tests.helpers import LoggedIn, logged_in, runtime_of
 from tests.loopback import serve

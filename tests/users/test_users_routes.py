@@ -8,9 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from quill.organisations.models import PatientMembership
+from quill.access.models import PatientMembership
+from quill.identity.models import User
 from quill.organisations.service import join_organisation
-from quill.users.models import User
 from tests.access.world import build_world
 from tests.audit_rows import audit_actions
 from tests.helpers import logged_in, runtime_of

@@ -11,7 +11,9 @@ from typing import Any
 
 import yaml
 
-from quill.access.levels import PermissionLevel, is_admin, is_external, is_staff, parse_level
+from quill.identity.caller import UserIdentity
+from quill.identity.levels import PermissionLevel, is_admin, is_external, is_staff, parse_level
+from quill.identity.models import User
 
 NON_CLINICAL_CATEGORIES = frozenset({"administrative", "teaching"})
 ALL_CLINICAL = "all_clinical"
@@ -151,3 +153,8 @@ def roles_for(level_value: str, competencies: list[str]) -> list[str]:
     if is_admin(level):
         roles.append("Admin")
     return roles
+
+
+def user_competencies(user: User | UserIdentity) -> list[str]:
+    return final_competencies(user.base_profession, list(user.additional_competencies),
+                              list(user.removed_competencies))

@@ -15,11 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from quill.access.levels import is_admin, is_staff
-from quill.auth.deps import Caller
+from quill.access.models import ExternalGrant, PatientMembership, StaffMembership
 from quill.errors import NotFound
-from quill.external_access.models import ExternalGrant
-from quill.organisations.models import PatientMembership, StaffMembership
+from quill.identity.caller import Caller
+from quill.identity.levels import is_admin, is_staff
 
 
 def _staff_patients(user_id: int) -> Select[Any]:

@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quill.access.cbac import final_competencies, load_catalogue
-from quill.access.levels import PermissionLevel, ensure_may_manage, may_grant_high_risk, parse_level
 from quill.errors import Forbidden, Invalid
-from quill.users.identity import UserIdentity
-from quill.users.models import User
+from quill.identity.caller import UserIdentity
+from quill.identity.levels import (
+    PermissionLevel,
+    ensure_may_manage,
+    may_grant_high_risk,
+    parse_level,
+)
+from quill.identity.models import User
 
 
 def require_level(value: str) -> PermissionLevel:

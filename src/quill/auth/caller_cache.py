@@ -35,10 +35,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from quill.access.models import OrganisationFeature, StaffMembership
 from quill.auth.models import AuthSession
-from quill.organisations.models import OrganisationFeature, StaffMembership
-from quill.users.identity import UserIdentity
-from quill.users.models import User
+from quill.identity.caller import UserIdentity
+from quill.identity.models import User
 
 log = logging.getLogger("quill.auth")
 GENERATION_BYTES = 8

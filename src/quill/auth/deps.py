@@ -6,23 +6,23 @@ makes Quill closed by default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.levels import PermissionLevel, is_admin, is_staff, parse_level
+from quill.access.cbac import Competency, user_competencies
+from quill.access.features import enabled_features_for_user
 from quill.auth.caller_cache import CachedCaller
 from quill.auth.sessions import csrf_matches, live_session
 from quill.auth.tokens import TokenCodec, TokenError, TokenType
 from quill.db.session import unit_of_work
 from quill.errors import Forbidden, Unauthenticated
-from quill.organisations.features import enabled_features_for_user
+from quill.identity.caller import SESSION_GONE, Caller, UserIdentity
+from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.users.identity import UserIdentity
-from quill.users.models import User
 from quill.web.deps import get_runtime_of, request_session, request_state
 
 ACCESS_COOKIE = "access_token"
@@ -30,51 +30,6 @@ REFRESH_COOKIE = "refresh_token"
 CSRF_COOKIE = "XSRF-TOKEN"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SESSION_GONE = "Session is no longer valid"
-
-
-@dataclass(frozen=True)
-class Caller:
-    user: UserIdentity
-    session_id: str
-    via_cookie: bool
-    # Feature flags of the caller's primary organisation, as /auth/me shows them.
-    primary_features: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, user: User, session_id: str = "", *, via_cookie: bool = False) -> Caller:
-        return cls(UserIdentity.of(user), session_id, via_cookie)
-
-    @property
-    def user_id(self) -> int:
-        return self.user.id
-
-    @property
-    def username(self) -> str:
-        return self.user.username
-
-    @property
-    def level(self) -> PermissionLevel:
-        return parse_level(self.user.system_permissions) or PermissionLevel.PATIENT
-
-    @property
-    def fhir_patient_id(self) -> str | None:
-        return self.user.fhir_patient_id
-
-    @property
-    def is_admin(self) -> bool:
-        return is_admin(self.level)
-
-    @property
-    def is_staff(self) -> bool:
-        return is_staff(self.level)
-
-    async def account(self, db: AsyncSession) -> User:
-        """The caller's row in this request's transaction, for code that changes it."""
-        user = await db.get(User, self.user_id)
-        if user is None or not user.is_active:
-            raise Unauthenticated(SESSION_GONE)
-        return user
 
 
 def _presented_token(request: Request) -> tuple[str | None, bool]:
@@ -160,3 +115,19 @@ async def require_admin(caller: CurrentCaller) -> Caller:
 
 StaffCaller = Annotated[Caller, Depends(require_staff)]
 AdminCaller = Annotated[Caller, Depends(require_admin)]
+
+
+def require_competency(competency: Competency) -> Callable[[Caller], Awaitable[Caller]]:
+    """``Depends(require_competency(Competency.X))``: 403 ``Missing competency: x``.
+
+    Authentication (and CSRF) come first through ``CurrentCaller``, so an anonymous
+    caller still gets 401.
+    """
+
+    async def dependency(caller: CurrentCaller) -> Caller:
+        if competency.value not in user_competencies(caller.user):
+            raise Forbidden(f"Missing competency: {competency.value}")
+        return caller
+
+    dependency.__name__ = f"require_{competency.value}"
+    return dependency

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.auth.deps import Caller
 from quill.auth.schemas import MeOut, OrganizationOut
 from quill.auth.service import user_roles
+from quill.identity.caller import Caller
 from quill.organisations.models import Organisation
 from quill.runtime import Runtime
 

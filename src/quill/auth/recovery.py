@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.deps import Auditor
 from quill.auth.accounts import find_by_email
-from quill.auth.deps import Caller
 from quill.auth.models import PasswordResetToken
 from quill.auth.password_policy import check_new_password
 from quill.auth.sessions import revoke_user_sessions
 from quill.errors import Invalid
+from quill.identity.caller import Caller
+from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.users.models import User
 
 RESET_TOKEN_MINUTES = 30
 INVALID_RESET_LINK = "Invalid or expired reset link"

@@ -17,15 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.access.cbac import final_competencies, roles_for
 from quill.audit.deps import Auditor
 from quill.auth.accounts import find_by_username
-from quill.auth.deps import Caller
 from quill.auth.models import AuthSession
 from quill.auth.sessions import IssuedTokens, issue_tokens, live_session, open_session
 from quill.auth.tokens import TokenCodec, TokenError, TokenType
 from quill.auth.totp import consume_code
 from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
+from quill.identity.caller import Caller, UserIdentity
+from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.users.identity import UserIdentity
-from quill.users.models import User
 
 INVALID_CREDENTIALS = "Invalid credentials"
 TWO_FACTOR_REQUIRED = {"message": "Two-factor required", "error_code": "two_factor_required"}

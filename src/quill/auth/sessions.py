@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.auth.models import AuthSession
 from quill.auth.tokens import TokenClaims, TokenCodec, TokenType
+from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.users.models import User
 
 
 def csrf_token_for(secret_key: str, session_id: str) -> str:

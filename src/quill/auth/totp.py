@@ -10,7 +10,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.users.models import User
+from quill.identity.models import User
 
 ISSUER = "Quill Medical"
 STEP_SECONDS = 30

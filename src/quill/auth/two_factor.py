@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.deps import Auditor
-from quill.auth.deps import Caller
 from quill.auth.totp import consume_code, new_secret, provisioning_uri
 from quill.errors import Invalid
+from quill.identity.caller import Caller
 from quill.runtime import Runtime
 
 NO_TOTP_SECRET = {"message": "Two-factor setup has not been started",

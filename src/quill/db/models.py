@@ -5,17 +5,13 @@ Add a line here when a domain gains a models.py.
 
 from __future__ import annotations
 
+import quill.access.models
 import quill.audit.models
 import quill.auth.models
 import quill.email.models
 import quill.external_access.models
 import quill.fhir.models
-import quill.messaging.models
-import quill.openehr.models
-import quill.organisations.models
-import quill.patients.models
-import quill.push.models
-import quill.users.models  # noqa: F401
+import quill.identity.models  # noqa: F401
 from quill.db.base import Base
 
 metadata = Base.metadata

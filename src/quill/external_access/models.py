@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quill.db.base import Base
-
-
-class ExternalGrant(Base):
-    __tablename__ = "external_grants"
-    __table_args__ = (Index("ix_external_grants_user_patient", "user_id", "patient_id"),
-                      Index("ix_external_grants_patient_id", "patient_id"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    patient_id: Mapped[str] = mapped_column(String(64))
-    user_type: Mapped[str] = mapped_column(String(32))
-    access_level: Mapped[str] = mapped_column(String(32), default="read_write")
-    granted_at: Mapped[datetime]
-    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    revoked_at: Mapped[datetime | None]
 
 
 class ExternalInvite(Base):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import BackgroundTasks, Depends, Path, Request
 
 from quill.audit.deps import AuditorDep
-from quill.auth.deps import Caller, CurrentCaller, resolve_caller
+from quill.auth.deps import CurrentCaller, resolve_caller
 from quill.email.port import send_after_response
 from quill.errors import Unauthenticated
 from quill.external_access import service
@@ -20,6 +20,7 @@ from quill.external_access.schemas import (
     InviteOut,
     Revoked,
 )
+from quill.identity.caller import Caller
 from quill.patients.service import read_existing
 from quill.web.deps import DbSession, RuntimeDep
 from quill.web.keyset import IdPath

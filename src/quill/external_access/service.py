@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.access.models import ExternalGrant
 from quill.access.policy import ensure_can_see_patient
 from quill.auth.accounts import NewAccount, create_account, find_by_email, find_by_username
-from quill.auth.deps import Caller
 from quill.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated, Unprocessable
-from quill.external_access.models import ExternalGrant, ExternalInvite
+from quill.external_access.models import ExternalInvite
+from quill.identity.caller import Caller
+from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.users.models import User
 
 INVITE_LIFETIME = timedelta(days=7)
 INVALID_INVITE = "Invalid or expired invite"

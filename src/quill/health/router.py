@@ -10,8 +10,10 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from quill.web.deps import RuntimeDep
+from quill.health.probes import HealthProbes
+from quill.web.observability import Metrics
 from quill.web.routing import api_router
+from quill.web.wiring import wiring_of
 
 log = logging.getLogger("quill.health")
 router = api_router(tags=["health"])
@@ -35,8 +37,8 @@ class HealthOut(BaseModel):
     services: HealthServices
 
 
-async def _probe(name: str, runtime: RuntimeDep) -> bool:
-    probe = runtime.health_probes.get(name)
+async def _probe(name: str, probes: HealthProbes) -> bool:
+    probe = probes.get(name)
     if probe is None:
         return False
     try:
@@ -47,9 +49,10 @@ async def _probe(name: str, runtime: RuntimeDep) -> bool:
 
 
 @router.get("/health", response_model=HealthOut)
-async def health(runtime: RuntimeDep) -> HealthOut:
+async def health(request: Request) -> HealthOut:
+    probes = wiring_of(request).get(HealthProbes)
     names = ("auth_db", "fhir", "ehrbase")
-    results = await asyncio.gather(*(_probe(name, runtime) for name in names))
+    results = await asyncio.gather(*(_probe(name, probes) for name in names))
     status = {name: ServiceStatus(available=ok) for name, ok in zip(names, results, strict=True)}
     return HealthOut(
         status="healthy" if all(results) else "degraded",
@@ -59,5 +62,5 @@ async def health(runtime: RuntimeDep) -> HealthOut:
 
 @metrics_router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics.registry
+    registry = wiring_of(request).get(Metrics).registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import ensure_can_see_patient
-from quill.auth.deps import Caller
 from quill.errors import NotFound
 from quill.fhir.port import FhirStore
+from quill.identity.caller import Caller
 from quill.letters.composition import ARCHETYPE_ID, Letter, build_letter, read_letter
 from quill.openehr.port import CompositionPage, CompositionStore, StoredComposition, VersionUid
 from quill.patients.service import read_existing

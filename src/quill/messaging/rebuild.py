@@ -18,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.fhir.port import FhirStore
 from quill.messaging import fhir_mapping as fm
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.runtime import Runtime
-from quill.settings import Settings
 
 log = logging.getLogger("quill.messaging.rebuild")
 PAGE_SIZE = 200
@@ -127,17 +125,3 @@ async def rebuild_projection(db: AsyncSession, store: FhirStore) -> RebuildRepor
                                           "messages": count_messages,
                                           "skipped": scan.skipped + orphans})
     return RebuildReport(len(scan.threads), count_messages, scan.skipped + orphans)
-
-
-async def rebuild_from_settings(settings: Settings) -> RebuildReport:
-    """The CLI entry point: wire the app's stores and rebuild in one transaction."""
-    from quill.app import create_app
-
-    runtime: Runtime = create_app(settings).state.runtime
-    try:
-        async with runtime.session_factory() as db, db.begin():
-            return await rebuild_projection(db, runtime.fhir.store(db))
-    finally:
-        for hook in reversed(runtime.shutdown_hooks):
-            await hook()
-        await runtime.engine.dispose()

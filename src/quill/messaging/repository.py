@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.users.models import User
 from quill.web.keyset import decode_values, encode_values
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

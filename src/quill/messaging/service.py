@@ -10,12 +10,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.levels import PermissionLevel, is_staff
 from quill.access.policy import can_see_patient, ensure_can_see_patient
 from quill.audit.deps import Auditor
-from quill.auth.deps import Caller
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
 from quill.fhir.port import FhirStore, version_of
+from quill.identity.caller import Caller
+from quill.identity.levels import PermissionLevel, is_staff
+from quill.identity.models import User
 from quill.messaging import fhir_mapping as fm
 from quill.messaging.models import (
     Conversation,
@@ -26,7 +27,6 @@ from quill.messaging.models import (
 )
 from quill.messaging.schemas import ConversationCreateIn, MessageIn, ParticipantIn
 from quill.runtime import Runtime
-from quill.users.models import User
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     ConversationStatus.NEW: frozenset({"active", "resolved", "closed"}),

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationParticipant, Message
 from quill.messaging.repository import ConversationRow, ParticipantRow, participants_of
 from quill.messaging.schemas import (
@@ -15,7 +16,6 @@ from quill.messaging.schemas import (
     ParticipantOut,
 )
 from quill.messaging.service import MessagingService
-from quill.users.models import User
 
 
 def participant_out(row: ParticipantRow) -> ParticipantOut:

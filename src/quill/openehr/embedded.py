@@ -9,9 +9,9 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from quill.clock import Clock, IdSource
@@ -20,6 +20,7 @@ from quill.openehr.models import CompositionVersion, Ehr, VersionedComposition
 from quill.openehr.port import (
     Composition,
     CompositionPage,
+    CompositionStore,
     CompositionSummary,
     Keyset,
     StoredComposition,
@@ -181,3 +182,24 @@ def _before(start_time: datetime, object_id: str) -> ColumnElement[bool]:
     column_time = VersionedComposition.start_time
     return or_(column_time < start_time,
                and_(column_time == start_time, VersionedComposition.id < object_id))
+
+
+class EmbeddedCompositionGateway:
+    """Hands out embedded stores bound to a session; the database is the openEHR server."""
+
+    def __init__(self, clock: Clock, ids: IdSource,
+                 session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._clock = clock
+        self._ids = ids
+        self._sessions = session_factory
+
+    def store(self, db: AsyncSession) -> CompositionStore:
+        return EmbeddedCompositionStore(db, self._clock, self._ids)
+
+    async def ping(self) -> bool:
+        async with self._sessions() as db:
+            await db.execute(text("SELECT 1"))
+        return True
+
+    async def aclose(self) -> None:
+        return None

@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.errors import Conflict, Invalid, NotFound, PreconditionFailed, Upstream, UpstreamTimeout
 from quill.openehr.port import (
     Composition,
     CompositionPage,
+    CompositionStore,
     CompositionSummary,
     Keyset,
     StoredComposition,
@@ -220,3 +222,19 @@ def _summary(row: list[Any]) -> CompositionSummary:
         composer_name=composer if isinstance(composer, str) else None,
         start_time=parse_time(start),
     )
+
+
+class EhrbaseCompositionGateway:
+    """The one EHRbase adapter for every unit of work; EHRbase keeps its own transactions."""
+
+    def __init__(self, adapter: EhrbaseCompositionStore) -> None:
+        self._adapter = adapter
+
+    def store(self, db: AsyncSession) -> CompositionStore:
+        return self._adapter
+
+    async def ping(self) -> bool:
+        return await self._adapter.available()
+
+    async def aclose(self) -> None:
+        await self._adapter.client.aclose()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from quill.errors import Invalid
 from quill.web.keyset import decode_values, encode_values
 
@@ -96,6 +98,20 @@ class CompositionStore(Protocol):
     ) -> CompositionPage:
         """Compositions of one archetype, newest ``context/start_time`` first, keyset-paged."""
         ...
+
+
+class CompositionGateway(Protocol):
+    """Hands out the CompositionStore for a unit of work, as FhirGateway does for FHIR.
+
+    The embedded store joins the request's session (one transaction for the letter, its
+    projection and its audit entry); an external server ignores it.
+    """
+
+    def store(self, db: AsyncSession) -> CompositionStore: ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)

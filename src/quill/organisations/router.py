@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import Path as PathParam
 from sqlalchemy import select
 
+from quill.access.models import PatientMembership, StaffMembership
 from quill.audit.deps import AuditorDep
 from quill.auth.deps import AdminCaller, CurrentCaller
 from quill.organisations import service
-from quill.organisations.models import Organisation, PatientMembership, StaffMembership
+from quill.organisations.models import Organisation
 from quill.organisations.schemas import (
     FeatureList,
     FeatureOut,

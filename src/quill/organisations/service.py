@@ -5,23 +5,18 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.levels import PermissionLevel, is_staff, parse_level
+from quill.access.features import require_feature
+from quill.access.models import OrganisationFeature, PatientMembership, StaffMembership
 from quill.audit.deps import Auditor
-from quill.auth.deps import Caller
 from quill.clock import Clock
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
 from quill.fhir.port import FhirStore
-from quill.organisations.features import require_feature
-from quill.organisations.models import (
-    Organisation,
-    OrganisationFeature,
-    OrganisationType,
-    PatientMembership,
-    StaffMembership,
-)
+from quill.identity.caller import Caller
+from quill.identity.levels import PermissionLevel, is_staff, parse_level
+from quill.identity.models import User
+from quill.organisations.models import Organisation, OrganisationType
 from quill.organisations.schemas import OrganisationIn, OrganisationPatch
 from quill.patients.service import read_existing
-from quill.users.models import User
 
 
 def require_type(value: str) -> str:

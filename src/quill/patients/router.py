@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, Depends, Header, Path, Query, Response
 
 from quill.audit.deps import AuditorDep
-from quill.auth.deps import AdminCaller, Caller, CurrentCaller, StaffCaller
+from quill.auth.deps import AdminCaller, CurrentCaller, StaffCaller
 from quill.errors import Forbidden, Upstream
 from quill.fhir.port import Resource, etag, version_of
+from quill.identity.caller import Caller
 from quill.patients import access_log, listing, service
 from quill.patients.schemas import (
     AccessLog,

@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.levels import is_admin
+from quill.access.models import PatientMembership, StaffMembership
 from quill.access.policy import ensure_can_see_patient
-from quill.auth.deps import Caller
 from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from quill.fhir.port import FhirStore, Resource, is_valid_id, parse_etag, version_of
-from quill.organisations.models import Organisation, PatientMembership, StaffMembership
+from quill.identity.caller import Caller
+from quill.identity.levels import is_admin
+from quill.organisations.models import Organisation
 from quill.patients.models import PatientRecord
 from quill.patients.nhs_number import NHS_NUMBER_SYSTEM
 from quill.patients.resource import (

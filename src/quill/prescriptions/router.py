@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from quill.access.cbac import Competency
-from quill.access.deps import require_competency
 from quill.audit.deps import AuditorDep
-from quill.auth.deps import Caller
+from quill.auth.deps import require_competency
+from quill.identity.caller import Caller
 from quill.patients.service import PatientContext
 from quill.prescriptions.schemas import ControlledPrescriptionIn, ControlledPrescriptionOut
 from quill.prescriptions.service import prescribe_controlled

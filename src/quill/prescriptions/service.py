@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from quill.auth.deps import Caller
 from quill.fhir.embedded import instant
 from quill.fhir.port import Resource, reference
+from quill.identity.caller import Caller
 from quill.patients.service import PatientContext, visible_patient
 from quill.prescriptions.schemas import ControlledPrescriptionIn
 

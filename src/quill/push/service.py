@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.auth.deps import Caller
+from quill.identity.caller import Caller
 from quill.push.endpoints import check_endpoint
 from quill.push.models import PushSubscription
 from quill.push.schemas import SubscribeRequest

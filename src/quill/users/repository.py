@@ -8,11 +8,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from quill.access.levels import PermissionLevel, rank
-from quill.auth.deps import Caller
-from quill.external_access.models import ExternalGrant
-from quill.organisations.models import PatientMembership, StaffMembership
-from quill.users.models import User
+from quill.access.models import ExternalGrant, PatientMembership, StaffMembership
+from quill.identity.caller import Caller
+from quill.identity.levels import PermissionLevel, rank
+from quill.identity.models import User
 
 
 def _caller_organisations(caller: Caller) -> Select[Any]:

@@ -11,8 +11,8 @@ from quill.access.service import require_level
 from quill.audit.deps import AuditorDep
 from quill.auth.deps import AdminCaller, StaffCaller
 from quill.errors import Forbidden
+from quill.identity.models import User
 from quill.users import repository, service
-from quill.users.models import User
 from quill.users.schemas import (
     FHIR_ID_PATTERN,
     LinkPatientIn,

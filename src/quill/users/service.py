@@ -6,16 +6,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.levels import PermissionLevel, ensure_may_manage, ensure_may_set_level
 from quill.access.service import CompetencyChange, apply_change, require_level, validate_change
 from quill.audit.deps import Auditor
-from quill.auth.deps import Caller
 from quill.auth.sessions import revoke_user_sessions
 from quill.errors import Conflict, Invalid, NotFound
 from quill.fhir.port import FhirStore
+from quill.identity.caller import Caller
+from quill.identity.levels import PermissionLevel, ensure_may_manage, ensure_may_set_level
+from quill.identity.models import User
 from quill.patients.service import read_existing
 from quill.runtime import Runtime
-from quill.users.models import User
 from quill.users.schemas import UserCreate, UserUpdate
 
 MIN_PASSWORD_LENGTH = 8

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.access.models import OrganisationFeature, StaffMembership
 from quill.errors import Invalid
-from quill.organisations.models import OrganisationFeature, StaffMembership
 
 FEATURES: dict[str, str] = {
     "messaging": "Patient messaging threads",

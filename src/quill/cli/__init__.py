@@ -99,11 +99,18 @@ def seed_demo() -> None:
 @cli.command("rebuild-projection")
 def rebuild_projection_command() -> None:
     """Rebuild the messaging tables from the FHIR store (idempotent; safe while serving)."""
-    from quill.messaging.rebuild import rebuild_from_settings
+    from quill.messaging.rebuild import RebuildReport, rebuild_projection
+    from quill.runtime import runtime_scope
 
     settings = _settings()
     _migrate(settings)
-    report = asyncio.run(rebuild_from_settings(settings))
+
+    async def run() -> RebuildReport:
+        async with runtime_scope(settings) as runtime, \
+                runtime.session_factory() as db, db.begin():
+            return await rebuild_projection(db, runtime.fhir.store(db))
+
+    report = asyncio.run(run())
     typer.echo(f"projection rebuilt: {report.conversations} conversations, "
                f"{report.messages} messages ({report.skipped} Communications skipped)")
 
@@ -154,8 +161,8 @@ def create_user(
         "--password-stdin", help="Read the password from the first line of stdin.")] = False,
 ) -> None:
     """Create a user; prompts for the password when stdin is a terminal."""
-    from quill.auth.create_user import CommandError
-    from quill.auth.create_user import create_user as run
+    from quill.cli.create_user import CommandError
+    from quill.cli.create_user import create_user as run
 
     settings = _settings()
 

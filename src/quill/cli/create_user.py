@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from quill.access.cbac import load_catalogue
-from quill.access.levels import EXTERNAL_LEVELS, PermissionLevel, parse_level
 from quill.audit.service import AuditEntry, record
 from quill.auth.accounts import NewAccount, create_account
 from quill.errors import QuillError
-from quill.runtime import Runtime
+from quill.identity.levels import EXTERNAL_LEVELS, PermissionLevel, parse_level
+from quill.runtime import runtime_scope
 from quill.settings import Settings
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -40,22 +40,14 @@ def _account(username: str, email: str, permission: str, profession: str | None,
 async def create_user(settings: Settings, username: str, email: str, permission: str,
                       profession: str | None, name: str, password: str) -> str:
     """Create the user; return the line to print. Raises CommandError on any refusal."""
-    from quill.app import create_app
-
     new = _account(username, email, permission, profession, name, password)
-    app = create_app(settings)
-    runtime: Runtime = app.state.runtime
     try:
-        async with runtime.session_factory() as db, db.begin():
+        async with runtime_scope(settings) as runtime, \
+                runtime.session_factory() as db, db.begin():
             user = await create_account(db, runtime, new)
             await record(db, runtime.clock, AuditEntry(
                 action="user.create", resource_type="User", resource_id=str(user.id)))
-            summary = (f"created user {user.username} "
-                       f"(id {user.id}, level {user.system_permissions})")
+            return (f"created user {user.username} "
+                    f"(id {user.id}, level {user.system_permissions})")
     except QuillError as exc:
         raise CommandError(str(exc.detail)) from exc
-    finally:
-        for hook in reversed(runtime.shutdown_hooks):
-            await hook()
-        await runtime.engine.dispose()
-    return summary

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.deps import Auditor
-from quill.auth.deps import Caller
 from quill.errors import NotFound
+from quill.identity.caller import Caller
+from quill.identity.models import User
 from quill.messaging.models import Conversation
 from quill.messaging.schemas import ConversationCreateIn, MessageIn
 from quill.messaging.service import MessagingService
 from quill.runtime import Runtime
-from quill.users.models import User
 
 
 @dataclass(frozen=True)

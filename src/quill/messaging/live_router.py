@@ -16,8 +16,8 @@ from quill.auth.deps import CurrentCaller
 from quill.auth.sessions import live_session
 from quill.errors import ServiceDisabled
 from quill.events.stream import EventStreamResponse, StillAllowed, event_frames
+from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.users.models import User
 from quill.web.deps import RuntimeDep
 from quill.web.routing import api_router
 
@@ -67,7 +67,7 @@ def _still_allowed(runtime: Runtime, user_id: int, session_id: str) -> StillAllo
 @router.get("/conversations/events", response_class=StreamingResponse, responses=_STREAM_DOC)
 async def conversation_events(caller: CurrentCaller, runtime: RuntimeDep) -> Response:
     frames = event_frames(
-        runtime.events, caller.user_id, ping_seconds=runtime.events_ping_seconds,
+        runtime.events, caller.user_id, ping_seconds=runtime.settings.events_ping_seconds,
         still_allowed=_still_allowed(runtime, caller.user_id, caller.session_id),
     )
     return EventStreamResponse(frames)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from quill.access.cbac import final_competencies, load_catalogue
-from quill.access.schemas import (
+from quill.access.service import CompetencyChange, apply_change, validate_change
+from quill.audit.deps import AuditorDep
+from quill.auth.deps import AdminCaller, CurrentCaller
+from quill.competencies.schemas import (
     CatalogueOut,
     CompetenciesOut,
     CompetenciesPatch,
     CompetencyOut,
     ProfessionOut,
 )
-from quill.access.service import CompetencyChange, apply_change, validate_change
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import AdminCaller, CurrentCaller
 from quill.errors import NotFound
-from quill.users.identity import UserIdentity
-from quill.users.models import User
+from quill.identity.caller import UserIdentity
+from quill.identity.models import User
 from quill.web.deps import DbSession
 from quill.web.routing import api_router
 
