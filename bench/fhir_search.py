@@ -23,8 +23,8 @@ from tests.fhir.bulk import MRN_SYSTEM, load_patients, mrn
 
 from quill.clock import SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
-from quill.db.migrate import upgrade
 from quill.fhir.embedded import EmbeddedFhirStore
+from quill.migrations.run import upgrade
 
 DEFAULT_SIZES = (1_000, 100_000)
 

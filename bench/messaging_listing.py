@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.messaging.bulk import load_threads
 
 from quill.db.engine import make_engine, make_session_factory
-from quill.db.migrate import upgrade
 from quill.identity.models import User
 from quill.messaging.repository import list_conversations, participants_of
+from quill.migrations.run import upgrade
 
 THREADS = 1_000
 QUERIES = 50

@@ -30,7 +30,7 @@ from bench.load import Req
 from bench.report import Report, Row, markdown, render_table, table, targets, write_results
 from bench.scenarios import BARE, SCENARIOS, Probe, Scenario, documented_routes, probe
 from quill.db.engine import make_engine, make_session_factory
-from quill.db.migrate import upgrade
+from quill.migrations.run import upgrade
 from quill.settings import Settings
 
 HERE = Path(__file__).resolve().parent

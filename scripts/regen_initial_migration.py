@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from quill.db.migrate import MIGRATIONS_DIR, autogenerate
+from quill.migrations.run import MIGRATIONS_DIR, autogenerate
 
 
 def main() -> int:

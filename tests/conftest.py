@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from quill.app import create_app
 from quill.clock import ManualClock
 from quill.db.engine import make_engine
-from quill.db.migrate import upgrade
+from quill.migrations.run import upgrade
 from quill.settings import Settings
 from tests.databases import empty_all_tables, postgres_database, sqlite_database
 

@@ -12,13 +12,13 @@ from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource
 from quill.competencies.router import router as cbac_router
 from quill.external_access.router import router as external_access_router
-from quill.fhir.router import router as fhir_router
+from quill.facades.fhir.router import router as fhir_router
+from quill.facades.openehr import router as openehr_facade_router
 from quill.health.router import metrics_router
 from quill.health.router import router as health_router
 from quill.letters.router import router as letters_router
 from quill.messaging.live_router import router as events_router
 from quill.messaging.router import router as messaging_router
-from quill.openehr.facade import router as openehr_facade_router
 from quill.organisations.router import router as organisations_router
 from quill.patients.router import router as patients_router
 from quill.prescriptions.router import router as prescriptions_router

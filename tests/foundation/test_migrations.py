@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quill.db.migrate import pending_model_changes
+from quill.migrations.run import pending_model_changes
 
 
 def test_migrations_match_models(database_url: str) -> None:

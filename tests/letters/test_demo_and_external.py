@@ -10,10 +10,10 @@ from fastapi import FastAPI
 
 from quill.app import create_app
 from quill.clock import ManualClock
-from quill.db.migrate import upgrade
 from quill.demo.letters import DEMO_LETTERS, seed_letters
 from quill.letters.composition import ARCHETYPE_ID
 from quill.letters.service import SUBJECT_NAMESPACE
+from quill.migrations.run import upgrade
 from tests.conftest import make_settings
 from tests.databases import sqlite_database
 from tests.helpers import logged_in, runtime_of

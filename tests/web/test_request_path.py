@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from quill.app import API_ROUTERS
+from quill.facades.openehr import router as openehr_facade_router
 from quill.health.router import metrics_router
-from quill.openehr.facade import router as openehr_facade_router
 from quill.settings import Settings
 
 

@@ -87,6 +87,34 @@ async def record(db: AsyncSession, clock: Clock, entry: AuditEntry) -> AuditEven
 
 
 @dataclass(frozen=True)
+class Auditor:
+    """Appends entries for one unit of work. Who acts and for which request come in as
+    data, so services audit the same way for HTTP, the CLI and demo seeding."""
+
+    db: AsyncSession
+    clock: Clock
+    request_id: str | None = None
+    actor_id: int | None = None
+
+    async def record(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str | None = None,
+        *,
+        patient_id: str | None = None,
+        actor_id: int | None = None,
+    ) -> AuditEvent:
+        """``actor_id`` names the actor when the request has none yet (a login, say)."""
+        return await record(self.db, self.clock, AuditEntry(
+            action=action, resource_type=resource_type, resource_id=resource_id,
+            patient_id=patient_id,
+            actor_id=actor_id if actor_id is not None else self.actor_id,
+            request_id=self.request_id,
+        ))
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     checked: int
     first_bad_seq: int | None

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.models import StaffMembership
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.auth.password_policy import check_new_password
 from quill.errors import Invalid
 from quill.identity.models import User

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.cbac import Competency, user_competencies
 from quill.access.features import enabled_features_for_user
+from quill.audit.service import Auditor
 from quill.auth.caller_cache import CachedCaller
 from quill.auth.sessions import csrf_matches, live_session
 from quill.auth.tokens import TokenCodec, TokenError, TokenType
@@ -23,7 +24,13 @@ from quill.errors import Forbidden, Unauthenticated
 from quill.identity.caller import SESSION_GONE, Caller, UserIdentity
 from quill.identity.models import User
 from quill.runtime import Runtime
-from quill.web.deps import get_runtime_of, request_session, request_state
+from quill.web.deps import (
+    DbSession,
+    get_runtime_of,
+    request_auditor,
+    request_session,
+    request_state,
+)
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -115,6 +122,14 @@ async def require_admin(caller: CurrentCaller) -> Caller:
 
 StaffCaller = Annotated[Caller, Depends(require_staff)]
 AdminCaller = Annotated[Caller, Depends(require_admin)]
+
+
+async def get_auditor(request: Request, db: DbSession, caller: CurrentCaller) -> Auditor:
+    """Entries name the signed-in caller and this request."""
+    return request_auditor(request, db, caller.user_id)
+
+
+AuditorDep = Annotated[Auditor, Depends(get_auditor)]
 
 
 def require_competency(competency: Competency) -> Callable[[Caller], Awaitable[Caller]]:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.auth.accounts import find_by_email
 from quill.auth.models import PasswordResetToken
 from quill.auth.password_policy import check_new_password

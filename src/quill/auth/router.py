@@ -8,10 +8,9 @@ from fastapi import BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from quill.audit.deps import AuditorDep
 from quill.auth import accounts, profile, recovery, service, two_factor
 from quill.auth.cookies import clear_auth_cookies, set_auth_cookies
-from quill.auth.deps import REFRESH_COOKIE, CurrentCaller
+from quill.auth.deps import REFRESH_COOKIE, AuditorDep, CurrentCaller
 from quill.auth.ratelimit import RateLimiter
 from quill.auth.schemas import (
     ChangePasswordIn,
@@ -34,7 +33,7 @@ from quill.auth.schemas import (
 )
 from quill.email.port import send_after_response
 from quill.errors import QuillError
-from quill.web.deps import DbSession, RuntimeDep, get_runtime_of
+from quill.web.deps import DbSession, RequestAuditorDep, RuntimeDep, get_runtime_of
 from quill.web.routing import api_router
 
 router = api_router("/auth", tags=["auth"])
@@ -55,7 +54,7 @@ def _limiter(runtime: RuntimeDep) -> RateLimiter:
 
 @router.post("/login", response_model=LoginOut, responses=_errors(400, 429))
 async def login(body: LoginIn, request: Request, db: DbSession, runtime: RuntimeDep,
-                auditor: AuditorDep) -> Response:
+                auditor: RequestAuditorDep) -> Response:
     limiter = _limiter(runtime)
     await limiter.check_login(request, body.username)
     attempt = service.LoginAttempt(
@@ -74,7 +73,7 @@ async def login(body: LoginIn, request: Request, db: DbSession, runtime: Runtime
 
 @router.post("/refresh", response_model=DetailOut, responses=_errors(401))
 async def refresh(request: Request, db: DbSession, runtime: RuntimeDep,
-                  auditor: AuditorDep) -> Response:
+                  auditor: RequestAuditorDep) -> Response:
     outcome = await service.refresh(db, runtime, auditor, request.cookies.get(REFRESH_COOKIE))
     if isinstance(outcome, QuillError):
         response = _error_response(outcome)
@@ -107,7 +106,7 @@ async def organizations(db: DbSession) -> OrganizationsOut:
 
 @router.post("/register", response_model=DetailOut, responses=_errors(400, 429))
 async def register(body: RegisterIn, request: Request, db: DbSession, runtime: RuntimeDep,
-                   auditor: AuditorDep) -> DetailOut:
+                   auditor: RequestAuditorDep) -> DetailOut:
     limiter = _limiter(runtime)
     await limiter.check("register", limiter.limits.register, request)
     new = accounts.NewAccount(username=body.username, email=body.email,
@@ -129,7 +128,7 @@ async def forgot_password(body: ForgotPasswordIn, request: Request, background: 
 
 @router.post("/reset-password", response_model=DetailOut, responses=_errors(400, 429))
 async def reset_password(body: ResetPasswordIn, request: Request, db: DbSession,
-                         runtime: RuntimeDep, auditor: AuditorDep) -> DetailOut:
+                         runtime: RuntimeDep, auditor: RequestAuditorDep) -> DetailOut:
     limiter = _limiter(runtime)
     await limiter.check("reset", limiter.limits.reset, request)
     await recovery.reset_password(db, runtime, auditor, body.token, body.new_password)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.cbac import final_competencies, roles_for
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.auth.accounts import find_by_username
 from quill.auth.models import AuthSession
 from quill.auth.sessions import IssuedTokens, issue_tokens, live_session, open_session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.auth.totp import consume_code, new_secret, provisioning_uri
 from quill.errors import Invalid
 from quill.identity.caller import Caller

@@ -27,7 +27,7 @@ def _settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    from quill.db.migrate import upgrade
+    from quill.migrations.run import upgrade
 
     upgrade(settings.database_url)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from quill.access.cbac import final_competencies, load_catalogue
 from quill.access.service import CompetencyChange, apply_change, validate_change
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import AdminCaller, CurrentCaller
+from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller
 from quill.competencies.schemas import (
     CatalogueOut,
     CompetenciesOut,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quill.web.keyset import MAX_DB_ID
+from quill.db.keyset import MAX_DB_ID
 
 
 class CompetenciesOut(BaseModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.errors import NotFound
 from quill.identity.caller import Caller
 from quill.identity.models import User

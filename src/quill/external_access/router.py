@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Path, Request
 
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import CurrentCaller, resolve_caller
+from quill.auth.deps import AuditorDep, CurrentCaller, resolve_caller
 from quill.email.port import send_after_response
 from quill.errors import Unauthenticated
 from quill.external_access import service
@@ -22,7 +21,7 @@ from quill.external_access.schemas import (
 )
 from quill.identity.caller import Caller
 from quill.patients.service import read_existing
-from quill.web.deps import DbSession, RuntimeDep
+from quill.web.deps import DbSession, RequestAuditorDep, RuntimeDep
 from quill.web.keyset import IdPath
 from quill.web.routing import api_router
 
@@ -64,7 +63,7 @@ async def invite_external(patient_id: PatientId, body: InviteIn, caller: Current
 
 @router.post("/accept-invite", response_model=Accepted)
 async def accept_invite(body: AcceptIn, db: DbSession, runtime: RuntimeDep,
-                        auditor: AuditorDep,
+                        auditor: RequestAuditorDep,
                         caller: Annotated[Caller | None, Depends(optional_caller)]
                         ) -> Accepted:
     result = await service.accept(db, runtime, caller, body.token, body.username,

@@ -1,4 +1,4 @@
-"""FHIR: the store port, the embedded and HTTP stores, and the /fhir facade."""
+"""FHIR: the store port and its embedded (SQL) and HTTP stores."""
 
 from quill.fhir.port import (
     Create,

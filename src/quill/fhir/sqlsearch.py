@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 
+from quill.db.keyset import decode_values, encode_values
 from quill.errors import Invalid
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow
 from quill.fhir.query import Alternative, Criterion, ParsedSearch, bad
-from quill.web.keyset import decode_values, encode_values
 
 R = FhirResourceRow.__table__.c
 IX = FhirSearchIndexRow.__table__.c

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import CurrentCaller, StaffCaller
+from quill.auth.deps import AuditorDep, CurrentCaller, StaffCaller
 from quill.letters.composition import Letter
 from quill.letters.schemas import LetterCreated, LetterIn, LetterList, LetterOut, LetterSummary
 from quill.letters.service import LetterContext, create_letter, get_letter, list_letters

@@ -11,9 +11,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from quill.db.keyset import decode_values, encode_values
 from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.web.keyset import decode_values, encode_values
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 100

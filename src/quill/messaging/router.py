@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import BackgroundTasks, Depends, Query
 
 from quill.access.policy import ensure_can_see_patient, patient_filter
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import CurrentCaller
+from quill.auth.deps import AuditorDep, CurrentCaller
+from quill.db.keyset import DEFAULT_LIMIT
 from quill.events.bus import Event
 from quill.messaging import views
 from quill.messaging.models import Conversation, ConversationStatus, Message
@@ -29,7 +29,7 @@ from quill.messaging.service import MessagingService
 from quill.runtime import Runtime
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
-from quill.web.keyset import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from quill.web.keyset import CursorQuery, LimitQuery
 from quill.web.routing import api_router
 
 router = api_router(tags=["messaging"], dependencies=[Depends(require_clinical_services)])

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import can_see_patient, ensure_can_see_patient
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
 from quill.fhir.port import FhirStore, version_of
 from quill.identity.caller import Caller

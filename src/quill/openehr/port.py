@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.db.keyset import decode_values, encode_values
 from quill.errors import Invalid
-from quill.web.keyset import decode_values, encode_values
 
 Composition = dict[str, Any]
 """A COMPOSITION in openEHR canonical JSON."""

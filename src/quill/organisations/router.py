@@ -8,8 +8,8 @@ from fastapi import Path as PathParam
 from sqlalchemy import select
 
 from quill.access.models import PatientMembership, StaffMembership
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import AdminCaller, CurrentCaller
+from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller
+from quill.db.keyset import DEFAULT_LIMIT, decode_cursor, next_cursor
 from quill.organisations import service
 from quill.organisations.models import Organisation
 from quill.organisations.schemas import (
@@ -32,14 +32,7 @@ from quill.organisations.schemas import (
 )
 from quill.users.schemas import FHIR_ID_PATTERN
 from quill.web.deps import DbSession, RuntimeDep
-from quill.web.keyset import (
-    DEFAULT_LIMIT,
-    CursorQuery,
-    IdPath,
-    LimitQuery,
-    decode_cursor,
-    next_cursor,
-)
+from quill.web.keyset import CursorQuery, IdPath, LimitQuery
 from quill.web.routing import api_router
 
 router = api_router("/organizations", tags=["organisations"])

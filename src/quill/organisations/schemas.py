@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quill.db.keyset import MAX_DB_ID
 from quill.users.schemas import FHIR_ID_PATTERN
-from quill.web.keyset import MAX_DB_ID
 
 
 class OrganisationIn(BaseModel):

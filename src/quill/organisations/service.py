@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.features import require_feature
 from quill.access.models import OrganisationFeature, PatientMembership, StaffMembership
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.clock import Clock
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
 from quill.fhir.port import FhirStore

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import ensure_can_see_patient
 from quill.audit.models import AuditEvent
+from quill.db.keyset import decode_cursor, next_cursor
 from quill.errors import Forbidden
 from quill.identity.caller import Caller
 from quill.identity.models import User
-from quill.web.keyset import decode_cursor, next_cursor
 
 
 @dataclass(frozen=True)

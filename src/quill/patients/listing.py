@@ -14,13 +14,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import visible_patient_ids, visible_patient_sources
+from quill.db.keyset import decode_values, encode_values
 from quill.errors import Invalid
 from quill.fhir.patient_listing import PatientQuery, list_patients
 from quill.fhir.port import FhirStore, Resource, SearchParams, is_valid_id
 from quill.identity.caller import Caller
 from quill.patients.models import PatientRecord
 from quill.patients.nhs_number import normalise
-from quill.web.keyset import decode_values, encode_values
 
 # At most this many ids go into one ``_id=`` search against an external server.
 ID_BATCH = 100

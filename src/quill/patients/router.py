@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, Header, Path, Query, Response
 
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import AdminCaller, CurrentCaller, StaffCaller
+from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller, StaffCaller
+from quill.db.keyset import DEFAULT_LIMIT
 from quill.errors import Forbidden, Upstream
 from quill.fhir.port import Resource, etag, version_of
 from quill.identity.caller import Caller
@@ -28,7 +28,7 @@ from quill.patients.schemas import (
 )
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession, RuntimeDep
-from quill.web.keyset import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from quill.web.keyset import CursorQuery, LimitQuery
 from quill.web.routing import api_router
 
 router = api_router("/patients", tags=["patients"],

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from quill.access.cbac import Competency
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import require_competency
+from quill.auth.deps import AuditorDep, require_competency
 from quill.identity.caller import Caller
 from quill.patients.service import PatientContext
 from quill.prescriptions.schemas import ControlledPrescriptionIn, ControlledPrescriptionOut

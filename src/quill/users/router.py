@@ -8,8 +8,8 @@ from fastapi import Query
 
 from quill.access.policy import ensure_can_see_patient
 from quill.access.service import require_level
-from quill.audit.deps import AuditorDep
-from quill.auth.deps import AdminCaller, StaffCaller
+from quill.auth.deps import AdminCaller, AuditorDep, StaffCaller
+from quill.db.keyset import DEFAULT_LIMIT, decode_cursor, next_cursor
 from quill.errors import Forbidden
 from quill.identity.models import User
 from quill.users import repository, service
@@ -25,14 +25,7 @@ from quill.users.schemas import (
     UserUpdate,
 )
 from quill.web.deps import DbSession, RuntimeDep
-from quill.web.keyset import (
-    DEFAULT_LIMIT,
-    CursorQuery,
-    IdPath,
-    LimitQuery,
-    decode_cursor,
-    next_cursor,
-)
+from quill.web.keyset import CursorQuery, IdPath, LimitQuery
 from quill.web.routing import api_router
 
 router = api_router("/users", tags=["users"])

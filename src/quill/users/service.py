@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.service import CompetencyChange, apply_change, require_level, validate_change
-from quill.audit.deps import Auditor
+from quill.audit.service import Auditor
 from quill.auth.sessions import revoke_user_sessions
 from quill.errors import Conflict, Invalid, NotFound
 from quill.fhir.port import FhirStore

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.audit.service import Auditor
 from quill.db.session import unit_of_work
 from quill.runtime import Runtime
+from quill.web.wiring import Platform, platform_of
 
 
 # Dependencies are ``async def`` even when they never await: FastAPI runs a plain ``def``
@@ -26,10 +28,17 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+async def get_platform(request: Request) -> Platform:
+    return platform_of(request)
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
 async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # The runtime straight from the app rather than through RuntimeDep: every
+    # The platform straight from the app rather than through PlatformDep: every
     # sub-dependency costs FastAPI a resolution step on every request.
-    async with unit_of_work(get_runtime_of(request).session_factory) as session:
+    async with unit_of_work(platform_of(request).session_factory) as session:
         # Left on the request so that resolving the caller joins this transaction.
         request.state.db = session
         yield session
@@ -56,3 +65,18 @@ def request_session(request: Request) -> AsyncSession | None:
 def request_id_of(request: Request) -> str:
     """The id ObservabilityMiddleware gave this request (empty outside it)."""
     return str(request_state(request).get("request_id", ""))
+
+
+def request_auditor(request: Request, db: AsyncSession, actor_id: int | None) -> Auditor:
+    return Auditor(db, platform_of(request).clock, request_id=request_id_of(request) or None,
+                   actor_id=actor_id)
+
+
+async def get_request_auditor(request: Request, db: DbSession) -> Auditor:
+    """For routes without a signed-in caller: the actor is named per entry, or is whoever
+    a route-level access check (the facades') already identified."""
+    actor = request_state(request).get("user_id")
+    return request_auditor(request, db, actor if isinstance(actor, int) else None)
+
+
+RequestAuditorDep = Annotated[Auditor, Depends(get_request_auditor)]

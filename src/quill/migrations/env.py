@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from quill.db.alembic_options import compare_options
 from quill.db.engine import make_engine
+from quill.migrations.options import compare_options
 
 
 def _run(connection: Connection) -> None:

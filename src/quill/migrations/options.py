@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quill.db.base import UtcDateTime
-from quill.db.models import metadata
+from quill.migrations.tables import metadata
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -11,21 +11,20 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from quill.audit.deps import AuditorDep
 from quill.auth.deps import resolve_caller
 from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
-from quill.fhir.bundles import (
+from quill.facades.fhir.bundles import (
     history_bundle,
     parse_transaction,
     search_bundle,
     transaction_bundle,
 )
-from quill.fhir.capability import capability_statement
-from quill.fhir.outcome import FhirResponse, FhirRoute
+from quill.facades.fhir.capability import capability_statement
+from quill.facades.fhir.outcome import FhirResponse, FhirRoute
 from quill.fhir.port import FhirStore, Resource, etag, parse_etag, split_reference
 from quill.fhir.searchparams import date_range
 from quill.fhir.validation import check_type
-from quill.web.deps import DbSession, RuntimeDep
+from quill.web.deps import DbSession, RequestAuditorDep, RuntimeDep
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -106,7 +105,7 @@ async def metadata(request: Request, runtime: RuntimeDep) -> FhirResponse:
 
 @router.post("")
 @router.post("/")
-async def transaction(request: Request, store: Store, auditor: AuditorDep) -> FhirResponse:
+async def transaction(request: Request, store: Store, auditor: RequestAuditorDep) -> FhirResponse:
     entries = parse_transaction(await _body(request))
     results = await store.transaction(entries)
     for result in results:
@@ -138,7 +137,7 @@ async def search(request: Request, resource_type: str, store: Store) -> FhirResp
 
 @router.post("/{resource_type}")
 async def create(request: Request, resource_type: str, store: Store,
-                 auditor: AuditorDep) -> FhirResponse:
+                 auditor: RequestAuditorDep) -> FhirResponse:
     check_type(resource_type)
     body = await _body(request)
     if not isinstance(body, dict) or body.get("resourceType") != resource_type:
@@ -153,7 +152,7 @@ async def create(request: Request, resource_type: str, store: Store,
 
 @router.get("/{resource_type}/{resource_id}")
 async def read(resource_type: str, resource_id: str, store: Store,
-               auditor: AuditorDep) -> FhirResponse:
+               auditor: RequestAuditorDep) -> FhirResponse:
     resource = await store.read(resource_type, resource_id)
     await auditor.record("fhir.read", resource_type, resource_id,
                          patient_id=_patient_of(resource, resource_type, resource_id))
@@ -162,7 +161,7 @@ async def read(resource_type: str, resource_id: str, store: Store,
 
 @router.put("/{resource_type}/{resource_id}")
 async def update(request: Request, resource_type: str, resource_id: str, store: Store,
-                 auditor: AuditorDep) -> FhirResponse:
+                 auditor: RequestAuditorDep) -> FhirResponse:
     check_type(resource_type)
     body = await _body(request)
     if not isinstance(body, dict) or body.get("resourceType") != resource_type:
@@ -181,7 +180,7 @@ async def update(request: Request, resource_type: str, resource_id: str, store: 
 
 @router.delete("/{resource_type}/{resource_id}")
 async def delete(resource_type: str, resource_id: str, store: Store,
-                 auditor: AuditorDep) -> Response:
+                 auditor: RequestAuditorDep) -> Response:
     await store.delete(resource_type, resource_id)
     await auditor.record("fhir.delete", resource_type, resource_id,
                          patient_id=resource_id if resource_type == "Patient" else None)
@@ -197,7 +196,7 @@ async def history(request: Request, resource_type: str, resource_id: str,
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")
 async def vread(resource_type: str, resource_id: str, version_id: str, store: Store,
-                auditor: AuditorDep) -> FhirResponse:
+                auditor: RequestAuditorDep) -> FhirResponse:
     resource = await store.vread(resource_type, resource_id, version_id)
     await auditor.record("fhir.read", resource_type, resource_id,
                          patient_id=_patient_of(resource, resource_type, resource_id))

@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent
 
 
 def alembic_config(database_url: str) -> Config:
@@ -38,7 +38,7 @@ def _compare(connection: Connection) -> list[Any]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from quill.db.alembic_options import compare_options
+    from quill.migrations.options import compare_options
 
     options = compare_options()
     metadata = options.pop("target_metadata")
