@@ -20,10 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from tests.fhir.bulk import insert_rows, load_patients
 
-from quill.access.models import StaffMembership
+from quill.access.models import Organisation, StaffMembership
 from quill.auth.passwords import PasswordHasher
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from quill.settings import Settings
 
 BENCH_PASSWORD = "bench-password-for-load-tests"  # noqa: S105 - throwaway bench accounts

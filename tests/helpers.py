@@ -9,10 +9,14 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from quill.access.models import OrganisationFeature, PatientMembership, StaffMembership
+from quill.access.models import (
+    Organisation,
+    OrganisationFeature,
+    PatientMembership,
+    StaffMembership,
+)
 from quill.auth.sessions import open_session
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from quill.runtime import Runtime
 
 DEFAULT_PASSWORD = "correct horse battery staple"

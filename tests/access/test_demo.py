@@ -8,12 +8,16 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from quill.access.models import OrganisationFeature, PatientMembership, StaffMembership
+from quill.access.models import (
+    Organisation,
+    OrganisationFeature,
+    PatientMembership,
+    StaffMembership,
+)
 from quill.cli import cli
 from quill.demo import seed
 from quill.demo.access import USERS
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from quill.settings import Settings
 from tests.helpers import runtime_of
 

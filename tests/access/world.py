@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from quill.access.models import ExternalGrant, PatientMembership, StaffMembership
+from quill.access.models import ExternalGrant, Organisation, PatientMembership, StaffMembership
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from tests.helpers import bearer_headers, make_user, runtime_of
 
 KINDS = ("anonymous", "patient", "external", "staff_same", "staff_other", "admin",

@@ -1,18 +1,39 @@
-"""The tables the access policy reads: who works where, which patients belong where,
-who holds a grant for which patient, and which features each organisation has on.
+"""The access model's tables: organisations, who works in them, which patients belong to
+them, who holds a grant for which patient, and which features each organisation has on.
 
-They belong to access, not to the packages that edit them (organisations,
-external_access), so the policy never imports a domain package.
+The policy and the caller's resolution read them, so they belong to access rather than to
+the packages that administer them (organisations, external_access): access never imports a
+domain package.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quill.db.base import Base
+
+
+class OrganisationType(StrEnum):
+    HOSPITAL_TEAM = "hospital_team"
+    GP_PRACTICE = "gp_practice"
+    PRIVATE_CLINIC = "private_clinic"
+    DEPARTMENT = "department"
+    TEACHING_ESTABLISHMENT = "teaching_establishment"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    location: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class StaffMembership(Base):

@@ -8,12 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.models import StaffMembership
+from quill.access.models import Organisation, StaffMembership
 from quill.audit.service import Auditor
 from quill.auth.password_policy import check_new_password
 from quill.errors import Invalid
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from quill.runtime import Runtime
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.access.models import Organisation
 from quill.auth.schemas import MeOut, OrganizationOut
 from quill.auth.service import user_roles
 from quill.identity.caller import Caller
-from quill.organisations.models import Organisation
 from quill.runtime import Runtime
 
 

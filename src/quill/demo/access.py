@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.models import OrganisationFeature, PatientMembership, StaffMembership
+from quill.access.models import (
+    Organisation,
+    OrganisationFeature,
+    PatientMembership,
+    StaffMembership,
+)
 from quill.audit.service import AuditEntry, record
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from quill.runtime import Runtime
 
 # FHIR Patient ids the demo patient users are linked to; the patients seeding step creates

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.models import ExternalGrant, PatientMembership
+from quill.access.models import ExternalGrant, Organisation, PatientMembership
 from quill.audit.service import AuditEntry, record
 from quill.demo.access import DEMO_PATIENT_IDS
 from quill.demo.letters import seed_letters
 from quill.errors import NotFound
 from quill.fhir.port import FhirStore
 from quill.identity.models import User
-from quill.organisations.models import Organisation
 from quill.patients.models import PatientRecord
 from quill.patients.resource import PatientFields, new_patient
 from quill.runtime import Runtime

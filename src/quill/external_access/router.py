@@ -19,8 +19,8 @@ from quill.external_access.schemas import (
     InviteOut,
     Revoked,
 )
+from quill.fhir.port import existing_patient
 from quill.identity.caller import Caller
-from quill.patients.service import read_existing
 from quill.web.deps import DbSession, RequestAuditorDep, RuntimeDep
 from quill.web.keyset import IdPath
 from quill.web.routing import api_router
@@ -52,7 +52,7 @@ async def invite_external(patient_id: PatientId, body: InviteIn, caller: Current
                           db: DbSession, runtime: RuntimeDep, auditor: AuditorDep,
                           background: BackgroundTasks) -> InviteOut:
     await service.ensure_patient_or_admin(db, caller, patient_id)
-    await read_existing(runtime.fhir.store(db), patient_id)
+    await existing_patient(runtime.fhir.store(db), patient_id)
     issued = await service.invite(db, runtime, caller, patient_id, body.email, body.user_type)
     await auditor.record("external_access.invite", "ExternalInvite", None,
                          patient_id=patient_id)
@@ -88,7 +88,7 @@ async def revoke_access(patient_id: PatientId, user_id: IdPath, caller: CurrentC
 async def list_access(patient_id: PatientId, caller: CurrentCaller, db: DbSession,
                       runtime: RuntimeDep, auditor: AuditorDep) -> GrantList:
     await service.ensure_patient_or_admin(db, caller, patient_id)
-    await read_existing(runtime.fhir.store(db), patient_id)
+    await existing_patient(runtime.fhir.store(db), patient_id)
     grants = await service.active_grants(db, patient_id)
     await auditor.record("external_access.list", "ExternalGrant", None, patient_id=patient_id)
     return GrantList(grants=[GrantOut(

@@ -15,10 +15,12 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.errors import Invalid
+from quill.errors import Invalid, NotFound
 
 Resource = dict[str, Any]
 SearchParams = Mapping[str, str | Sequence[str]]
+# A FHIR id (R4 datatype "id"); request schemas use the anchored pattern.
+FHIR_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
@@ -184,3 +186,13 @@ async def iter_search(store: FhirStore, resource_type: str, params: SearchParams
         if page.next_cursor is None or not page.resources:
             return
         cursor = page.next_cursor
+
+
+async def existing_patient(store: FhirStore, patient_id: str) -> Resource:
+    """The stored Patient, or NotFound for an unknown (or impossible) id."""
+    if not is_valid_id(patient_id):
+        raise NotFound("Patient not found")
+    try:
+        return await store.read("Patient", patient_id)
+    except NotFound:
+        raise NotFound("Patient not found") from None

@@ -8,11 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import ensure_can_see_patient
 from quill.errors import NotFound
-from quill.fhir.port import FhirStore
+from quill.fhir.port import FhirStore, existing_patient
 from quill.identity.caller import Caller
 from quill.letters.composition import ARCHETYPE_ID, Letter, build_letter, read_letter
 from quill.openehr.port import CompositionPage, CompositionStore, StoredComposition, VersionUid
-from quill.patients.service import read_existing
 
 # EHR subjects are FHIR Patient ids in this namespace.
 SUBJECT_NAMESPACE = "quill_fhir_patient"
@@ -29,7 +28,7 @@ class LetterContext:
 
 async def _ensure_patient(ctx: LetterContext, patient_id: str) -> None:
     await ensure_can_see_patient(ctx.db, ctx.caller, patient_id)
-    await read_existing(ctx.fhir, patient_id)
+    await existing_patient(ctx.fhir, patient_id)
 
 
 async def create_letter(ctx: LetterContext, patient_id: str, letter: Letter) -> VersionUid:

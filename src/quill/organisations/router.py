@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Path as PathParam
 from sqlalchemy import select
 
-from quill.access.models import PatientMembership, StaffMembership
+from quill.access.models import Organisation, PatientMembership, StaffMembership
 from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller
 from quill.db.keyset import DEFAULT_LIMIT, decode_cursor, next_cursor
+from quill.fhir.port import FHIR_ID_PATTERN
 from quill.organisations import service
-from quill.organisations.models import Organisation
 from quill.organisations.schemas import (
     FeatureList,
     FeatureOut,
@@ -30,7 +30,6 @@ from quill.organisations.schemas import (
     StaffIn,
     StaffMemberOut,
 )
-from quill.users.schemas import FHIR_ID_PATTERN
 from quill.web.deps import DbSession, RuntimeDep
 from quill.web.keyset import CursorQuery, IdPath, LimitQuery
 from quill.web.routing import api_router

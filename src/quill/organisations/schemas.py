@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from quill.db.keyset import MAX_DB_ID
-from quill.users.schemas import FHIR_ID_PATTERN
+from quill.fhir.port import FHIR_ID_PATTERN
 
 
 class OrganisationIn(BaseModel):

@@ -6,17 +6,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.features import require_feature
-from quill.access.models import OrganisationFeature, PatientMembership, StaffMembership
+from quill.access.models import (
+    Organisation,
+    OrganisationFeature,
+    OrganisationType,
+    PatientMembership,
+    StaffMembership,
+)
 from quill.audit.service import Auditor
 from quill.clock import Clock
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
-from quill.fhir.port import FhirStore
+from quill.fhir.port import FhirStore, existing_patient
 from quill.identity.caller import Caller
 from quill.identity.levels import PermissionLevel, is_staff, parse_level
 from quill.identity.models import User
-from quill.organisations.models import Organisation, OrganisationType
 from quill.organisations.schemas import OrganisationIn, OrganisationPatch
-from quill.patients.service import read_existing
 
 
 def require_type(value: str) -> str:
@@ -131,7 +135,7 @@ async def remove_staff(db: AsyncSession, oid: int, user_id: int, auditor: Audito
 async def add_patient(db: AsyncSession, clock: Clock, oid: int, patient_id: str,
                       is_primary: bool, auditor: Auditor, fhir: FhirStore) -> None:
     await get_organisation(db, oid)
-    await read_existing(fhir, patient_id)
+    await existing_patient(fhir, patient_id)
     found = await db.execute(select(PatientMembership.id).where(
         PatientMembership.organisation_id == oid, PatientMembership.patient_id == patient_id))
     if found.first() is not None:

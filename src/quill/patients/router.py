@@ -9,7 +9,7 @@ from fastapi import Body, Depends, Header, Path, Query, Response
 from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller, StaffCaller
 from quill.db.keyset import DEFAULT_LIMIT
 from quill.errors import Forbidden, Upstream
-from quill.fhir.port import Resource, etag, version_of
+from quill.fhir.port import Resource, etag, existing_patient, version_of
 from quill.identity.caller import Caller
 from quill.patients import access_log, listing, service
 from quill.patients.schemas import (
@@ -186,7 +186,7 @@ async def read_access_log(patient_id: PatientId, caller: CurrentCaller, db: DbSe
                           limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None
                           ) -> AccessLog:
     await access_log.ensure_may_read_log(db, caller, patient_id)
-    await service.read_existing(runtime.fhir.store(db), patient_id)
+    await existing_patient(runtime.fhir.store(db), patient_id)
     entries, more = await access_log.read_log(db, patient_id, limit=limit, cursor=cursor)
     await auditor.record("patient.access_log_read", "Patient", patient_id,
                          patient_id=patient_id)

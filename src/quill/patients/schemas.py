@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quill.fhir.port import FHIR_ID_PATTERN
 from quill.patients.resource import PatientFields
-from quill.users.schemas import FHIR_ID_PATTERN
 
 Gender = Literal["male", "female", "other", "unknown"]
 

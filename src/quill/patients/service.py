@@ -12,14 +12,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.models import PatientMembership, StaffMembership
+from quill.access.models import Organisation, PatientMembership, StaffMembership
 from quill.access.policy import ensure_can_see_patient
 from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
-from quill.fhir.port import FhirStore, Resource, is_valid_id, parse_etag, version_of
+from quill.fhir.port import (
+    FhirStore,
+    Resource,
+    existing_patient,
+    is_valid_id,
+    parse_etag,
+    version_of,
+)
 from quill.identity.caller import Caller
 from quill.identity.levels import is_admin
-from quill.organisations.models import Organisation
 from quill.patients.models import PatientRecord
 from quill.patients.nhs_number import NHS_NUMBER_SYSTEM
 from quill.patients.resource import (
@@ -44,19 +50,9 @@ class PatientContext:
     ids: IdSource
 
 
-async def read_existing(store: FhirStore, patient_id: str) -> Resource:
-    """The stored Patient, or NotFound for an unknown (or impossible) id."""
-    if not is_valid_id(patient_id):
-        raise NotFound(NOT_FOUND)
-    try:
-        return await store.read("Patient", patient_id)
-    except NotFound:
-        raise NotFound(NOT_FOUND) from None
-
-
 async def visible_patient(ctx: PatientContext, patient_id: str) -> Resource:
     await ensure_can_see_patient(ctx.db, ctx.caller, patient_id)
-    return await read_existing(ctx.store, patient_id)
+    return await existing_patient(ctx.store, patient_id)
 
 
 async def _ensure_unique_nhs(store: FhirStore, nhs_number: str, own_id: str | None) -> None:
@@ -154,7 +150,7 @@ async def is_active(db: AsyncSession, patient_id: str) -> bool:
 async def set_active(ctx: PatientContext, patient_id: str, active: bool) -> None:
     if not is_admin(ctx.caller.level):
         raise Forbidden("Admin privileges required")
-    await read_existing(ctx.store, patient_id)
+    await existing_patient(ctx.store, patient_id)
     now = ctx.clock.now()
     record = await ctx.db.get(PatientRecord, patient_id)
     if record is None:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quill.users.schemas import FHIR_ID_PATTERN
+from quill.fhir.port import FHIR_ID_PATTERN
 
 
 class ControlledPrescriptionIn(BaseModel):

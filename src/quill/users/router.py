@@ -11,10 +11,10 @@ from quill.access.service import require_level
 from quill.auth.deps import AdminCaller, AuditorDep, StaffCaller
 from quill.db.keyset import DEFAULT_LIMIT, decode_cursor, next_cursor
 from quill.errors import Forbidden
+from quill.fhir.port import FHIR_ID_PATTERN
 from quill.identity.models import User
 from quill.users import repository, service
 from quill.users.schemas import (
-    FHIR_ID_PATTERN,
     LinkPatientIn,
     LinkPatientOut,
     UserCreate,

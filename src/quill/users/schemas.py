@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-FHIR_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
+from quill.fhir.port import FHIR_ID_PATTERN
 
 
 class UserCreate(BaseModel):

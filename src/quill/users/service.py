@@ -10,11 +10,10 @@ from quill.access.service import CompetencyChange, apply_change, require_level, 
 from quill.audit.service import Auditor
 from quill.auth.sessions import revoke_user_sessions
 from quill.errors import Conflict, Invalid, NotFound
-from quill.fhir.port import FhirStore
+from quill.fhir.port import FhirStore, existing_patient
 from quill.identity.caller import Caller
 from quill.identity.levels import PermissionLevel, ensure_may_manage, ensure_may_set_level
 from quill.identity.models import User
-from quill.patients.service import read_existing
 from quill.runtime import Runtime
 from quill.users.schemas import UserCreate, UserUpdate
 
@@ -154,7 +153,7 @@ async def link_patient(
     user = await get_user(db, user_id)
     if user.id != actor.user_id:
         ensure_may_manage(actor.level, _level_of(user))
-    await read_existing(fhir, fhir_patient_id)
+    await existing_patient(fhir, fhir_patient_id)
     holder = (await db.execute(
         select(User.id).where(User.fhir_patient_id == fhir_patient_id)
     )).scalars().first()
