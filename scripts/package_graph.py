@@ -2,14 +2,18 @@
 
 Run with ``uv run python scripts/package_graph.py``. Each top-level module or package under
 ``quill`` is one node; an edge A -> B means some module of A imports some module of B
-(imports inside ``if TYPE_CHECKING`` included, as the type checker sees them).
+(imports inside ``if TYPE_CHECKING`` included, as the type checker sees them). It also
+counts the module imports that run from a lower layer up to a higher one, using the layers
+contract in pyproject.toml (packages that contract does not name are left out of that count).
 """
 
 from __future__ import annotations
 
 import sys
+import tomllib
 from collections import defaultdict
 from itertools import combinations
+from pathlib import Path
 
 import grimp
 
@@ -68,6 +72,29 @@ def strongly_connected(edges: dict[str, dict[str, int]]) -> list[list[str]]:
     return found
 
 
+def layer_ranks(pyproject: Path) -> dict[str, int]:
+    """Top-level package -> its layer's height (0 = bottom), from the layers contract."""
+    config = tomllib.loads(pyproject.read_text())["tool"]["importlinter"]
+    layers = next(c["layers"] for c in config["contracts"] if c["type"] == "layers")
+    ranks: dict[str, int] = {}
+    for height, line in enumerate(reversed(layers)):
+        for member in line.replace(":", "|").split("|"):
+            ranks[member.strip().removeprefix("quill.")] = height
+    return ranks
+
+
+def upward_imports(graph: grimp.ImportGraph, ranks: dict[str, int]) -> list[tuple[str, str]]:
+    found = []
+    for module in sorted(graph.modules):
+        source = _top(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            target = _top(imported)
+            if (source in ranks and target in ranks and source != target
+                    and ranks[target] > ranks[source]):
+                found.append((module, imported))
+    return found
+
+
 def main() -> None:
     graph = grimp.build_graph("quill", cache_dir=None)
     edges = package_edges(graph)
@@ -85,6 +112,10 @@ def main() -> None:
           f"in {len(knots)} knot(s)")
     for knot in knots:
         print("  " + ", ".join(knot))
+    upward = upward_imports(graph, layer_ranks(Path(__file__).parents[1] / "pyproject.toml"))
+    print(f"\nimports from a lower layer up to a higher one: {len(upward)}")
+    for importer, imported in upward:
+        print(f"  {importer} -> {imported}")
 
 
 if __name__ == "__main__":
