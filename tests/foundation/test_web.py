@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from quill.errors import NotFound
+from quill.health.probes import HealthProbes
 from quill.web.observability import Metrics
 from tests.helpers import bearer_headers, make_user
 
@@ -32,7 +33,7 @@ async def test_health_degraded_when_a_probe_fails(app: FastAPI, client: httpx.As
     async def broken() -> bool:
         raise ConnectionError("password=hunter2 at db.internal")
 
-    app.state.runtime.health.probes["fhir"] = broken
+    app.state.wiring.get(HealthProbes).probes["fhir"] = broken
     response = await client.get("/api/health")
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from quill.auth.deps import resolve_caller
-from quill.errors import Conflict, Forbidden, Invalid, Unauthenticated
+from quill.errors import Forbidden, Invalid, ServiceDisabled, Unauthenticated
 from quill.openehr.embedded import DEFAULT_SYSTEM_ID, EmbeddedCompositionStore
 from quill.openehr.http import LIST_QUERY
-from quill.openehr.models import Ehr, OperationalTemplate
+from quill.openehr.models import Ehr
 from quill.openehr.port import (
     MAX_PAGE,
     Keyset,
@@ -27,7 +27,8 @@ from quill.openehr.port import (
     object_id_of,
     parse_time,
 )
-from quill.web.deps import DbSession, RuntimeDep
+from quill.web.deps import DbSession
+from quill.web.wiring import platform_of
 
 PREFIX = "/openehr/v1"
 TEMPLATE_ID_PATTERN = re.compile(r"<template_id>\s*<value>\s*([^<\s]+)\s*</value>", re.S)
@@ -40,10 +41,10 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def facade_access(request: Request, db: DbSession, runtime: RuntimeDep) -> None:
+async def facade_access(request: Request, db: DbSession) -> None:
     """An admin session or the service token; everything else is 401 with no data."""
     token = _bearer(request)
-    expected = runtime.settings.service_token
+    expected = platform_of(request).settings.service_token
     if token is not None and expected and hmac.compare_digest(
         token.encode(), expected.encode()
     ):
@@ -60,11 +61,20 @@ router = APIRouter(prefix=PREFIX, dependencies=[Depends(facade_access)],
                    include_in_schema=False)
 
 
-async def _store(db: DbSession, runtime: RuntimeDep) -> EmbeddedCompositionStore:
-    return EmbeddedCompositionStore(db, runtime.clock, runtime.ids, DEFAULT_SYSTEM_ID)
+async def get_store(request: Request, db: DbSession) -> EmbeddedCompositionStore:
+    """The platform's openEHR store for this unit of work, which must be the embedded one.
+
+    Beside the port's operations the facade needs a few only the embedded store has (an
+    EHR's creation time, create-or-conflict, keyset paging, template upload); create_app
+    mounts the facade only when no EHRbase is configured, so the gateway hands that out.
+    """
+    store = platform_of(request).compositions.store(db)
+    if not isinstance(store, EmbeddedCompositionStore):
+        raise ServiceDisabled("The openEHR facade serves only the embedded store")
+    return store
 
 
-Store = Annotated[EmbeddedCompositionStore, Depends(_store)]
+Store = Annotated[EmbeddedCompositionStore, Depends(get_store)]
 
 
 def _wants_body(prefer: str | None) -> bool:
@@ -211,17 +221,12 @@ async def query_aql(request: Request, store: Store) -> JSONResponse:
 
 
 @router.post("/definition/template/adl1.4")
-async def upload_template(request: Request, db: DbSession, runtime: RuntimeDep) -> Response:
+async def upload_template(request: Request, store: Store) -> Response:
     content = (await request.body()).decode("utf-8", errors="replace")
     found = TEMPLATE_ID_PATTERN.search(content)
     if found is None:
         raise Invalid("Body must be an operational template (OPT 1.4 XML) with a template_id")
     template_id = found.group(1)
-    if await db.get(OperationalTemplate, template_id) is not None:
-        raise Conflict(f"Template {template_id} already exists")
-    db.add(OperationalTemplate(template_id=template_id, content=content,
-                               uploaded_at=runtime.clock.now()))
-    await db.flush()
+    await store.add_template(template_id, content)
     return Response(status_code=201, headers={
         "Location": f"{PREFIX}/definition/template/adl1.4/{template_id}"})
-

@@ -16,7 +16,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from quill.clock import Clock, IdSource
 from quill.errors import Conflict, NotFound, PreconditionFailed
-from quill.openehr.models import CompositionVersion, Ehr, VersionedComposition
+from quill.openehr.models import (
+    CompositionVersion,
+    Ehr,
+    OperationalTemplate,
+    VersionedComposition,
+)
 from quill.openehr.port import (
     Composition,
     CompositionPage,
@@ -170,6 +175,16 @@ class EmbeddedCompositionStore:
         if row is None:
             raise NotFound("Composition not found")
         return row
+
+    # Templates
+
+    async def add_template(self, template_id: str, content: str) -> None:
+        """Keep an uploaded operational template; Conflict when that id is taken."""
+        if await self.db.get(OperationalTemplate, template_id) is not None:
+            raise Conflict(f"Template {template_id} already exists")
+        self.db.add(OperationalTemplate(template_id=template_id, content=content,
+                                        uploaded_at=self.clock.now()))
+        await self.db.flush()
 
     @staticmethod
     def _stamped(composition: Composition, uid: VersionUid) -> Composition:

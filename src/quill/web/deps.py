@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.audit.service import Auditor
 from quill.db.session import unit_of_work
 from quill.runtime import Runtime
+from quill.web.observability import request_id_of
 from quill.web.wiring import Platform, platform_of
 
 
@@ -60,11 +61,6 @@ def request_session(request: Request) -> AsyncSession | None:
     """The request's session, if one of its dependencies opened it already."""
     session: AsyncSession | None = request_state(request).get("db")
     return session
-
-
-def request_id_of(request: Request) -> str:
-    """The id ObservabilityMiddleware gave this request (empty outside it)."""
-    return str(request_state(request).get("request_id", ""))
 
 
 def request_auditor(request: Request, db: AsyncSession, actor_id: int | None) -> Auditor:

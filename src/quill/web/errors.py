@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quill.errors import QuillError, Upstream
-from quill.web.deps import request_id_of
+from quill.web.observability import request_id_of
 
 log = logging.getLogger("quill.errors")
 

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("quill.request")
@@ -73,6 +74,12 @@ def _incoming_request_id(scope: Scope) -> str:
                 return candidate
             break
     return str(uuid.uuid4())
+
+
+def request_id_of(request: HTTPConnection) -> str:
+    """The id ObservabilityMiddleware gave this request (empty outside it)."""
+    state = request.scope.get("state")
+    return str(state.get("request_id", "")) if isinstance(state, dict) else ""
 
 
 def route_template(scope: Scope) -> str:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from quill.errors import QuillError, Upstream
-from quill.web.deps import request_id_of
+from quill.web.observability import request_id_of
 
 log = logging.getLogger("quill.fhir")
 FHIR_JSON = "application/fhir+json"

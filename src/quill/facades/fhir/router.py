@@ -1,4 +1,4 @@
-"""The /fhir facade: an R4 REST subset over whichever FhirStore the runtime holds."""
+"""The /fhir facade: an R4 REST subset over whichever FhirStore the platform holds."""
 
 from __future__ import annotations
 
@@ -24,14 +24,15 @@ from quill.facades.fhir.outcome import FhirResponse, FhirRoute
 from quill.fhir.port import FhirStore, Resource, etag, parse_etag, split_reference
 from quill.fhir.searchparams import date_range
 from quill.fhir.validation import check_type
-from quill.web.deps import DbSession, RequestAuditorDep, RuntimeDep
+from quill.web.deps import DbSession, RequestAuditorDep
+from quill.web.wiring import platform_of
 
 MAX_BODY_BYTES = 1_000_000
 
 
-async def require_fhir_access(request: Request, db: DbSession, runtime: RuntimeDep) -> None:
+async def require_fhir_access(request: Request, db: DbSession) -> None:
     """An admin session or the service token; anything else is 401 (and sees nothing)."""
-    expected = runtime.settings.service_token
+    expected = platform_of(request).settings.service_token
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if expected and scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), expected.encode()):
@@ -50,11 +51,12 @@ router = APIRouter(prefix="/fhir", route_class=FhirRoute, include_in_schema=Fals
                    dependencies=[Depends(require_fhir_access)])
 
 
-async def _store(runtime: RuntimeDep, db: DbSession) -> FhirStore:
-    return runtime.fhir.store(db)
+async def get_store(request: Request, db: DbSession) -> FhirStore:
+    """The platform's FHIR store, bound to the request's unit of work."""
+    return platform_of(request).fhir.store(db)
 
 
-Store = Annotated[FhirStore, Depends(_store)]
+Store = Annotated[FhirStore, Depends(get_store)]
 
 
 def _base(request: Request) -> str:
@@ -99,8 +101,8 @@ async def _body(request: Request) -> Any:
 
 
 @router.get("/metadata")
-async def metadata(request: Request, runtime: RuntimeDep) -> FhirResponse:
-    return FhirResponse(capability_statement(_base(request), runtime.clock.now()))
+async def metadata(request: Request) -> FhirResponse:
+    return FhirResponse(capability_statement(_base(request), platform_of(request).clock.now()))
 
 
 @router.post("")
