@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from quill.access.models import ExternalGrant, PatientMembership
 from quill.app import create_app
 from quill.clock import ManualClock
+from quill.fhir.patient_listing import ID_BATCH
 from quill.migrations.run import upgrade
-from quill.patients.listing import ID_BATCH
 from quill.settings import Settings
 from tests.conftest import make_settings
 from tests.databases import sqlite_database

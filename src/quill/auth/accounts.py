@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.access.models import Organisation, StaffMembership
 from quill.audit.service import Auditor
 from quill.auth.password_policy import check_new_password
+from quill.auth.passwords import PasswordHasher
+from quill.clock import Clock
 from quill.errors import Invalid
 from quill.identity.models import User
 from quill.runtime import Runtime
@@ -43,15 +45,16 @@ async def _ensure_unique(db: AsyncSession, username: str, email: str) -> None:
         raise Invalid("Email already exists")
 
 
-async def create_account(db: AsyncSession, runtime: Runtime, new: NewAccount) -> User:
+async def create_account(db: AsyncSession, passwords: PasswordHasher, clock: Clock,
+                         new: NewAccount) -> User:
     """Check the password rules and uniqueness, hash off the loop, insert the user."""
     check_new_password(new.password)
     username, email = new.username.strip(), new.email.strip().lower()
     # Hash before the first query: on SQLite that query opens the write transaction,
     # which should not stay open for the length of a hash.
-    password_hash = await runtime.passwords.hash(new.password)
+    password_hash = await passwords.hash(new.password)
     await _ensure_unique(db, username, email)
-    now = runtime.clock.now()
+    now = clock.now()
     user = User(
         username=username, username_key=username.lower(), email=email,
         full_name=new.full_name.strip(), password_hash=password_hash,
@@ -75,7 +78,7 @@ async def register(
     organisation_id: int | None,
 ) -> User:
     """Self-registration: always a patient-level account, optionally in one organisation."""
-    user = await create_account(db, runtime, new)
+    user = await create_account(db, runtime.passwords, runtime.clock, new)
     if organisation_id is not None:
         if await db.get(Organisation, organisation_id) is None:
             raise Invalid("Organisation not found")

@@ -44,7 +44,7 @@ async def create_user(settings: Settings, username: str, email: str, permission:
     try:
         async with runtime_scope(settings) as runtime, \
                 runtime.session_factory() as db, db.begin():
-            user = await create_account(db, runtime, new)
+            user = await create_account(db, runtime.passwords, runtime.clock, new)
             await record(db, runtime.clock, AuditEntry(
                 action="user.create", resource_type="User", resource_id=str(user.id)))
             return (f"created user {user.username} "

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.models import ExternalGrant, Organisation, PatientMembership
-from quill.audit.service import AuditEntry, record
+from quill.audit.service import Auditor
+from quill.auth.passwords import PasswordHasher
+from quill.clock import Clock
 from quill.demo.access import DEMO_PATIENT_IDS
 from quill.demo.letters import seed_letters
 from quill.errors import NotFound
@@ -47,8 +49,8 @@ PATIENTS = (
 RELATIVE = ("relative.rita", "Rita Relative", DEMO_PATIENT_IDS[0])
 
 
-async def _patient(db: AsyncSession, runtime: Runtime, store: FhirStore, spec: DemoPatient
-                   ) -> bool:
+async def _patient(db: AsyncSession, store: FhirStore, clock: Clock, mrn_system: str,
+                   spec: DemoPatient) -> bool:
     try:
         await store.read("Patient", spec.patient_id)
         created = False
@@ -57,17 +59,17 @@ async def _patient(db: AsyncSession, runtime: Runtime, store: FhirStore, spec: D
                                birth_date=spec.birth_date, gender=spec.gender,
                                nhs_number=spec.nhs_number,
                                mrn=f"DEMO-{spec.patient_id.rsplit('-', 1)[-1]}")
-        await store.update(new_patient(fields, runtime.settings.mrn_system, spec.patient_id))
+        await store.update(new_patient(fields, mrn_system, spec.patient_id))
         created = True
     if await db.get(PatientRecord, spec.patient_id) is None:
-        now = runtime.clock.now()
+        now = clock.now()
         db.add(PatientRecord(patient_id=spec.patient_id, is_active=True,
                              nhs_number=spec.nhs_number, created_at=now, updated_at=now,
                              updated_by=None))
     return created
 
 
-async def _membership(db: AsyncSession, runtime: Runtime, spec: DemoPatient) -> None:
+async def _membership(db: AsyncSession, clock: Clock, spec: DemoPatient) -> None:
     if spec.organisation is None:
         return
     org_id = (await db.execute(select(Organisation.id).where(
@@ -79,29 +81,29 @@ async def _membership(db: AsyncSession, runtime: Runtime, spec: DemoPatient) -> 
         PatientMembership.patient_id == spec.patient_id))
     if found.first() is None:
         db.add(PatientMembership(organisation_id=org_id, patient_id=spec.patient_id,
-                                 is_primary=True, created_at=runtime.clock.now()))
+                                 is_primary=True, created_at=clock.now()))
 
 
-async def _relative(db: AsyncSession, runtime: Runtime) -> list[str]:
+async def _relative(db: AsyncSession, clock: Clock, passwords: PasswordHasher,
+                    demo_password: str) -> list[str]:
     username, full_name, patient_id = RELATIVE
     lines: list[str] = []
     user = (await db.execute(select(User).where(User.username_key == username))
             ).scalars().first()
-    now = runtime.clock.now()
+    now = clock.now()
     if user is None:
-        password = runtime.settings.demo_password or secrets.token_urlsafe(12)
+        password = demo_password or secrets.token_urlsafe(12)
         user = User(username=username, username_key=username, full_name=full_name,
                     email=f"{username}@demo.quill.invalid",
-                    password_hash=await runtime.passwords.hash(password),
+                    password_hash=await passwords.hash(password),
                     system_permissions="patient_advocate", base_profession="patient_advocate",
                     additional_competencies=[], removed_competencies=[], totp_enabled=False,
                     is_active=True, created_at=now, updated_at=now)
         db.add(user)
         await db.flush()
-        await record(db, runtime.clock, AuditEntry("user.create", "User", str(user.id)))
+        await Auditor(db, clock).record("user.create", "User", str(user.id))
         lines.append(f"demo relative created: {username}"
-                     + ("" if runtime.settings.demo_password
-                        else f" (password, shown once: {password})"))
+                     + ("" if demo_password else f" (password, shown once: {password})"))
     active = (await db.execute(select(ExternalGrant.id).where(
         ExternalGrant.user_id == user.id, ExternalGrant.patient_id == patient_id,
         ExternalGrant.revoked_at.is_(None)))).first()
@@ -114,13 +116,13 @@ async def _relative(db: AsyncSession, runtime: Runtime) -> list[str]:
 
 async def seed_patients(db: AsyncSession, runtime: Runtime) -> list[str]:
     """Create whatever demo patients, memberships, grants and letters are missing."""
-    store = runtime.fhir.store(db)
+    store, clock = runtime.fhir.store(db), runtime.clock
     created = 0
     for spec in PATIENTS:
-        created += await _patient(db, runtime, store, spec)
-        await _membership(db, runtime, spec)
+        created += await _patient(db, store, clock, runtime.settings.mrn_system, spec)
+        await _membership(db, clock, spec)
     lines = [f"demo patients: {len(PATIENTS)} ({created} created)"]
-    lines += await _relative(db, runtime)
+    lines += await _relative(db, clock, runtime.passwords, runtime.settings.demo_password)
     letters = await seed_letters(db, runtime, [spec.patient_id for spec in PATIENTS])
     await db.flush()
     lines.append(f"demo letters added: {letters}")

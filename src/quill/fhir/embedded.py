@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow, FhirVersionRow
+from quill.fhir.patient_listing import SqlPatientLister
 from quill.fhir.port import (
     Create,
     FhirStore,
     HistoryEntry,
+    PatientLister,
     Put,
     Resource,
     SearchPage,
@@ -232,6 +234,10 @@ class EmbeddedFhirGateway:
 
     def store(self, db: AsyncSession) -> FhirStore:
         return EmbeddedFhirStore(db, self._clock, self._ids)
+
+    def patient_lister(self, db: AsyncSession, store: FhirStore) -> PatientLister:
+        # The FHIR rows live in ``db``: one statement joins them with the allowed ids.
+        return SqlPatientLister(db)
 
     async def ping(self) -> bool:
         async with self._sessions() as db:

@@ -23,10 +23,12 @@ from quill.errors import (
     Upstream,
     UpstreamTimeout,
 )
+from quill.fhir.patient_listing import SearchPatientLister
 from quill.fhir.port import (
     Create,
     FhirStore,
     HistoryEntry,
+    PatientLister,
     Put,
     Resource,
     SearchPage,
@@ -303,6 +305,10 @@ class HttpFhirGateway:
 
     def store(self, db: AsyncSession) -> FhirStore:
         return self._store
+
+    def patient_lister(self, db: AsyncSession, store: FhirStore) -> PatientLister:
+        # The server holds the Patients, the database the allowed ids: ask for those only.
+        return SearchPatientLister(db, store)
 
     async def ping(self) -> bool:
         return await self._store.metadata_ok()

@@ -1,10 +1,17 @@
-"""Listing Patients of the embedded store restricted to a set of ids, in one SQL statement.
+"""Listing Patients restricted to a set of ids, a page at a time, in patient-id order.
 
 Callers pass the allowed ids as a few sources (the access policy's visible sources), each a
-one-column select that an index returns in id order. Every source is walked in id order,
-joined with the FHIR rows, and stopped after one page; the page is the first ids of their
-union. So the restriction happens inside the database, and a caller who may see 50 of
-100,000 patients costs the same one statement as a caller who may see all 100,000.
+one-column select that an index returns in id order.
+
+The embedded store (``SqlPatientLister``) answers in one SQL statement: every source is
+walked in id order, joined with the FHIR rows, and stopped after one page; the page is the
+first ids of their union. So the restriction happens inside the database, and a caller who
+may see 50 of 100,000 patients costs the same one statement as a caller who may see all
+100,000.
+
+An external server (``SearchPatientLister``) is asked only for allowed ids, a batch at a
+time (``_id=a,b,c``) in the database's id order; with no restriction it pages through the
+server's own search.
 """
 
 from __future__ import annotations
@@ -16,14 +23,25 @@ from typing import Any
 from sqlalchemy import ColumnElement, CompoundSelect, Select, false, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.db.keyset import decode_values, encode_values
+from quill.errors import Invalid
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow
-from quill.fhir.port import Resource
+from quill.fhir.port import (
+    FhirStore,
+    PatientListPage,
+    PatientSelection,
+    Resource,
+    SearchParams,
+    is_valid_id,
+)
 from quill.fhir.searchparams import normalise
 from quill.fhir.sqlsearch import _upper
 
 RESOURCES = FhirResourceRow.__table__
 R = RESOURCES.c
 IX = FhirSearchIndexRow.__table__.c
+# At most this many ids go into one ``_id=`` search against an external server.
+ID_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -96,3 +114,117 @@ def patient_page_query(query: PatientQuery) -> Select[Any]:
 async def list_patients(db: AsyncSession, query: PatientQuery) -> list[Resource]:
     rows = (await db.execute(patient_page_query(query))).all()
     return [dict(row.content) for row in rows if row.content is not None]
+
+
+def _encode(kind: str, value: str) -> str:
+    """``p``: after this patient id; ``f``: the external server's own cursor."""
+    return encode_values(kind, value)
+
+
+def _after(cursor: str | None, kind: str) -> str | None:
+    """The position a cursor of this kind holds; Invalid for any other cursor."""
+    if not cursor:
+        return None
+    found, value = decode_values(cursor, str, str)
+    if found != kind or not value:
+        raise Invalid("Invalid cursor")
+    return str(value)
+
+
+def _page(found: list[Resource], limit: int, kind: str, more: str | None = None
+          ) -> PatientListPage:
+    page = found[:limit]
+    if len(found) > limit:
+        more = _encode(kind, str(page[-1]["id"]))
+    return PatientListPage(page, more)
+
+
+class SqlPatientLister:
+    """The embedded store's listing: one statement over the FHIR tables in ``db``."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self._db = db
+
+    async def list_patients(self, selection: PatientSelection) -> PatientListPage:
+        query = PatientQuery(
+            limit=selection.limit, id_sources=selection.allowed,
+            exclude_ids=selection.excluded, after=_after(selection.cursor, "p"),
+            name_prefix=selection.name_prefix, identifier=selection.identifier)
+        return _page(await list_patients(self._db, query), selection.limit, "p")
+
+
+def _search_params(selection: PatientSelection) -> dict[str, str]:
+    if selection.identifier:
+        return {"identifier": selection.identifier}
+    return {"name": selection.name_prefix} if selection.name_prefix else {}
+
+
+class SearchPatientLister:
+    """Any store's listing through its search: the allowed ids come from ``db``."""
+
+    def __init__(self, db: AsyncSession, store: FhirStore) -> None:
+        self._db = db
+        self._store = store
+
+    async def list_patients(self, selection: PatientSelection) -> PatientListPage:
+        if selection.allowed is None:
+            return await self._list_all(selection)
+        return await self._list_allowed(selection, selection.allowed)
+
+    async def _allowed_batch(self, sources: Sequence[Select[Any]], selection: PatientSelection,
+                             after: str | None) -> list[str]:
+        merged = union(*sources) if len(sources) > 1 else sources[0]
+        column = merged.subquery().c[0]
+        query = select(column).distinct().order_by(column).limit(ID_BATCH)
+        if after is not None:
+            query = query.where(column > after)
+        if selection.excluded is not None:
+            query = query.where(column.not_in(selection.excluded))
+        return [str(value) for value in (await self._db.execute(query)).scalars().all()]
+
+    async def _list_allowed(self, selection: PatientSelection, sources: Sequence[Select[Any]]
+                            ) -> PatientListPage:
+        """Ask the server only for allowed ids, a batch at a time, in id order."""
+        params = _search_params(selection)
+        after = _after(selection.cursor, "p")
+        found: list[Resource] = []
+        while sources and len(found) <= selection.limit:
+            batch = await self._allowed_batch(sources, selection, after)
+            if not batch:
+                break
+            wanted = [pid for pid in batch if is_valid_id(pid)]
+            if wanted:
+                query: SearchParams = {**params, "_id": ",".join(wanted)}
+                page = await self._store.search("Patient", query, count=len(wanted))
+                # The database's order, not Python's: the next batch continues after it.
+                position = {pid: n for n, pid in enumerate(wanted)}
+                found += sorted(page.resources,
+                                key=lambda r: position.get(str(r.get("id")), 0))
+            after = batch[-1]
+        return _page(found, selection.limit, "p")
+
+    async def _excluded_among(self, selection: PatientSelection, ids: list[str]) -> set[str]:
+        if selection.excluded is None or not ids:
+            return set()
+        column = selection.excluded.subquery().c[0]
+        rows = await self._db.execute(select(column).where(column.in_(ids)))
+        return {str(value) for value in rows.scalars().all()}
+
+    async def _list_all(self, selection: PatientSelection) -> PatientListPage:
+        """Every patient: page through the server's own search."""
+        params = _search_params(selection)
+        server_cursor = _after(selection.cursor, "f")
+        found: list[Resource] = []
+        while True:
+            page = await self._store.search("Patient", params,
+                                            count=selection.limit - len(found),
+                                            cursor=server_cursor)
+            # The cursor came from the client: whatever it points at, only Patients go out.
+            resources = [r for r in page.resources if r.get("resourceType") == "Patient"]
+            excluded = await self._excluded_among(selection, [str(r["id"]) for r in resources])
+            found += [r for r in resources if str(r["id"]) not in excluded]
+            server_cursor = page.next_cursor
+            if server_cursor is None or len(found) >= selection.limit or not page.resources:
+                break
+        more = _encode("f", server_cursor) if server_cursor else None
+        return _page(found, selection.limit, "f", more)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.errors import Invalid, NotFound
@@ -109,6 +110,36 @@ class FhirStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PatientSelection:
+    """Which Patients one page of a listing holds, in patient-id order.
+
+    ``allowed``: one-column selects of the patient ids that may be listed, run in the app
+    database (each best served by an index in id order), or None for every patient.
+    ``excluded``: a one-column select of ids to leave out. ``name_prefix`` / ``identifier``:
+    the optional text search. ``cursor``: opaque, the ``next_cursor`` of the previous page.
+    """
+
+    limit: int
+    allowed: Sequence[Select[Any]] | None = None
+    excluded: Select[Any] | None = None
+    name_prefix: str | None = None
+    identifier: str | None = None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientListPage:
+    patients: list[Resource]
+    next_cursor: str | None = None
+
+
+class PatientLister(Protocol):
+    async def list_patients(self, selection: PatientSelection) -> PatientListPage:
+        """One page; Invalid for a cursor that no page of this kind of lister handed out."""
+        ...
+
+
 class FhirGateway(Protocol):
     """What the runtime holds: hands out a store bound to the caller's DB session.
 
@@ -119,6 +150,14 @@ class FhirGateway(Protocol):
     external: bool
 
     def store(self, db: AsyncSession) -> FhirStore: ...
+
+    def patient_lister(self, db: AsyncSession, store: FhirStore) -> PatientLister:
+        """The way this kind of store lists Patients restricted to ids held in ``db``.
+
+        ``store`` is one this gateway handed out for ``db``: whatever the lister asks of
+        the store goes through it, so wrappers (timing) see those calls too.
+        """
+        ...
 
     async def ping(self) -> bool: ...
 

@@ -13,6 +13,7 @@ from quill.fhir.port import (
     FhirGateway,
     FhirStore,
     HistoryEntry,
+    PatientLister,
     Resource,
     SearchPage,
     SearchParams,
@@ -85,6 +86,9 @@ class TimedFhirGateway:
 
     def store(self, db: AsyncSession) -> FhirStore:
         return TimedFhirStore(self._inner.store(db), self._histogram, self._label)
+
+    def patient_lister(self, db: AsyncSession, store: FhirStore) -> PatientLister:
+        return self._inner.patient_lister(db, store)
 
     async def ping(self) -> bool:
         return await self._inner.ping()

@@ -1,8 +1,6 @@
 """Who touched a patient's record: the audit trail for one patient, newest first.
 
-Admins and the patient themself may read it. Anyone else who cannot see the patient gets
-404 (as everywhere); staff or external users who can see the patient get 403, because
-the log reveals colleagues' activity, which is not part of the clinical record.
+Who may read it is PatientService's rule (``access_log``); this is the query.
 """
 
 from __future__ import annotations
@@ -13,11 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.policy import ensure_can_see_patient
 from quill.audit.models import AuditEvent
 from quill.db.keyset import decode_cursor, next_cursor
-from quill.errors import Forbidden
-from quill.identity.caller import Caller
 from quill.identity.models import User
 
 
@@ -28,13 +23,6 @@ class LogEntry:
     username: str | None
     action: str
     resource: str
-
-
-async def ensure_may_read_log(db: AsyncSession, caller: Caller, patient_id: str) -> None:
-    if caller.is_admin or caller.fhir_patient_id == patient_id:
-        return
-    await ensure_can_see_patient(db, caller, patient_id)
-    raise Forbidden("Only an admin or the patient may read the access log")
 
 
 def _resource(event: AuditEvent) -> str:

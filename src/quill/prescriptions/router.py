@@ -1,20 +1,22 @@
-"""POST /prescriptions/controlled: competency-gated, patient-checked, audited."""
+"""POST /prescriptions/controlled: competency-gated; PrescriptionService checks the patient
+and audits."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from quill.access.cbac import Competency
-from quill.auth.deps import AuditorDep, require_competency
+from quill.auth.deps import AuditorDep, CurrentCaller, require_competency
 from quill.identity.caller import Caller
-from quill.patients.service import PatientContext
+from quill.patients.router import PatientServiceDep
 from quill.prescriptions.schemas import ControlledPrescriptionIn, ControlledPrescriptionOut
-from quill.prescriptions.service import prescribe_controlled
+from quill.prescriptions.service import PrescriptionService
 from quill.web.clinical import require_clinical_services
-from quill.web.deps import DbSession, RuntimeDep
+from quill.web.deps import DbSession
 from quill.web.routing import api_router
+from quill.web.wiring import platform_of
 
 router = api_router(tags=["prescriptions"], dependencies=[Depends(require_clinical_services)])
 
@@ -22,18 +24,23 @@ Prescriber = Annotated[Caller, Depends(require_competency(
     Competency.PRESCRIBE_CONTROLLED_SCHEDULE_2))]
 
 
+async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
+                      auditor: AuditorDep, patients: PatientServiceDep
+                      ) -> PrescriptionService:
+    platform = platform_of(request)
+    return PrescriptionService(caller=caller, auditor=auditor, clock=platform.clock,
+                               fhir=platform.fhir.store(db), patients=patients)
+
+
+PrescriptionServiceDep = Annotated[PrescriptionService, Depends(get_service)]
+
+
 @router.post("/prescriptions/controlled", response_model=ControlledPrescriptionOut,
              status_code=201)
-async def post_controlled(body: ControlledPrescriptionIn, caller: Prescriber, db: DbSession,
-                          runtime: RuntimeDep, auditor: AuditorDep
-                          ) -> ControlledPrescriptionOut:
-    ctx = PatientContext(db, runtime.fhir.store(db), caller, runtime.clock,
-                         runtime.settings.mrn_system, runtime.ids)
-    stored = await prescribe_controlled(ctx, body)
-    rid = str(stored["id"])
-    await auditor.record("prescription.create", "MedicationRequest", rid,
-                         patient_id=body.patient_id)
+async def post_controlled(body: ControlledPrescriptionIn, caller: Prescriber,
+                          service: PrescriptionServiceDep) -> ControlledPrescriptionOut:
+    stored = await service.prescribe_controlled(body)
     return ControlledPrescriptionOut(
-        status="success", prescription_id=rid, prescriber=caller.username,
+        status="success", prescription_id=str(stored["id"]), prescriber=caller.username,
         patient_id=body.patient_id, medication=body.medication, dose=body.dose,
         duration_days=body.duration_days)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from quill.fhir.embedded import instant
-from quill.fhir.port import Resource, reference
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from quill.audit.service import Auditor
+from quill.clock import Clock
+from quill.fhir.port import FhirStore, Resource, reference
 from quill.identity.caller import Caller
-from quill.patients.service import PatientContext, visible_patient
+from quill.patients.service import PatientService
 from quill.prescriptions.schemas import ControlledPrescriptionIn
 
 # Quill users are not FHIR Practitioners; the requester names the user by this identifier.
@@ -18,7 +22,13 @@ def requester(caller: Caller) -> dict[str, object]:
             "display": caller.user.full_name or caller.username}
 
 
-def medication_request(ctx: PatientContext, body: ControlledPrescriptionIn) -> Resource:
+def fhir_instant(moment: datetime) -> str:
+    """A FHIR instant in UTC with milliseconds, as the stores write meta.lastUpdated."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def medication_request(caller: Caller, authored: datetime, body: ControlledPrescriptionIn
+                       ) -> Resource:
     return {
         "resourceType": "MedicationRequest",
         "status": "active",
@@ -26,16 +36,26 @@ def medication_request(ctx: PatientContext, body: ControlledPrescriptionIn) -> R
         "category": [{"text": "Controlled drug (Schedule 2)"}],
         "medicationCodeableConcept": {"text": body.medication},
         "subject": {"reference": reference("Patient", body.patient_id)},
-        "authoredOn": instant(ctx.clock.now()),
-        "requester": requester(ctx.caller),
+        "authoredOn": fhir_instant(authored),
+        "requester": requester(caller),
         "dosageInstruction": [{"text": body.dose}],
         "dispenseRequest": {"expectedSupplyDuration": {
             "value": body.duration_days, "unit": "days", "system": UCUM, "code": "d"}},
     }
 
 
-async def prescribe_controlled(ctx: PatientContext, body: ControlledPrescriptionIn
-                               ) -> Resource:
-    """Patient access (404) first, then the MedicationRequest."""
-    await visible_patient(ctx, body.patient_id)
-    return await ctx.store.create(medication_request(ctx, body))
+@dataclass(frozen=True)
+class PrescriptionService:
+    caller: Caller
+    auditor: Auditor
+    clock: Clock
+    fhir: FhirStore
+    patients: PatientService
+
+    async def prescribe_controlled(self, body: ControlledPrescriptionIn) -> Resource:
+        """Patient access (404) first, then the MedicationRequest."""
+        await self.patients.visible_patient(body.patient_id)
+        stored = await self.fhir.create(medication_request(self.caller, self.clock.now(), body))
+        await self.auditor.record("prescription.create", "MedicationRequest",
+                                  str(stored["id"]), patient_id=body.patient_id)
+        return stored
