@@ -8,9 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from quill.access.models import PatientMembership
+from quill.access.models import PatientMembership, StaffMembership
 from quill.identity.models import User
-from quill.organisations.service import join_organisation
 from tests.access.world import build_world
 from tests.audit_rows import audit_actions
 from tests.helpers import logged_in, runtime_of
@@ -301,8 +300,8 @@ async def test_patient_level_members_are_not_listed_as_staff(
     registered = await logged_in(app, "registered")
     async with runtime.session_factory() as db, db.begin():
         # What registration with an organisation does for a new patient-level account.
-        await join_organisation(db, runtime.clock, registered.user_id, world.org_a,
-                                primary=True)
+        db.add(StaffMembership(organisation_id=world.org_a, user_id=registered.user_id,
+                               is_primary=True, created_at=runtime.clock.now()))
     headers = world.headers["staff_same"]
     for url in ("/api/users", f"/api/users?patient_id={world.patient_a}"):
         names = {u["username"] for u in (await client.get(url, headers=headers)).json()["users"]}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
+
 from quill.access.cbac import final_competencies, load_catalogue
-from quill.access.service import CompetencyChange, apply_change, validate_change
 from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller
 from quill.competencies.schemas import (
     CatalogueOut,
@@ -12,13 +15,21 @@ from quill.competencies.schemas import (
     CompetencyOut,
     ProfessionOut,
 )
-from quill.errors import NotFound
+from quill.competencies.service import CompetencyService
 from quill.identity.caller import UserIdentity
 from quill.identity.models import User
 from quill.web.deps import DbSession
 from quill.web.routing import api_router
 
 router = api_router("/cbac", tags=["cbac"])
+
+
+async def get_service(db: DbSession, caller: CurrentCaller,
+                      auditor: AuditorDep) -> CompetencyService:
+    return CompetencyService(db=db, caller=caller, auditor=auditor)
+
+
+CompetencyServiceDep = Annotated[CompetencyService, Depends(get_service)]
 
 
 def competencies_out(user: User | UserIdentity) -> CompetenciesOut:
@@ -37,18 +48,10 @@ async def my_competencies(caller: CurrentCaller) -> CompetenciesOut:
 
 
 @router.patch("/my-competencies", response_model=CompetenciesOut)
-async def patch_competencies(
-    body: CompetenciesPatch, caller: AdminCaller, db: DbSession, auditor: AuditorDep
-) -> CompetenciesOut:
-    change = CompetencyChange(additional=body.additional_competencies,
-                              removed=body.removed_competencies)
-    validate_change(change)
-    target = await db.get(User, body.user_id)
-    if target is None:
-        raise NotFound("User not found")
-    if apply_change(caller.user, target, change):
-        await db.flush()
-        await auditor.record("user.competencies_change", "User", str(target.id))
+async def patch_competencies(body: CompetenciesPatch, caller: AdminCaller,
+                             service: CompetencyServiceDep) -> CompetenciesOut:
+    target = await service.change(body.user_id, additional=body.additional_competencies,
+                                  removed=body.removed_competencies)
     return competencies_out(target)
 
 

@@ -14,7 +14,9 @@ from quill.access.models import (
     PatientMembership,
     StaffMembership,
 )
-from quill.audit.service import AuditEntry, record
+from quill.audit.service import Auditor
+from quill.auth.passwords import PasswordHasher
+from quill.clock import Clock
 from quill.identity.models import User
 from quill.runtime import Runtime
 
@@ -68,81 +70,88 @@ PATIENT_MEMBERSHIPS = (
 )
 
 
-async def _organisations(db: AsyncSession, runtime: Runtime) -> dict[str, int]:
-    now = runtime.clock.now()
-    ids: dict[str, int] = {}
-    for name, (kind, location, features) in ORGANISATIONS.items():
-        org = (await db.execute(select(Organisation).where(Organisation.name == name))
-               ).scalars().first()
-        if org is None:
-            org = Organisation(name=name, type=kind, location=location, created_at=now,
-                               updated_at=now)
-            db.add(org)
-            await db.flush()
-        ids[name] = org.id
-        have = set((await db.execute(select(OrganisationFeature.feature_key).where(
-            OrganisationFeature.organisation_id == org.id))).scalars().all())
-        db.add_all(OrganisationFeature(organisation_id=org.id, feature_key=key, enabled_at=now,
-                                       enabled_by=None) for key in features if key not in have)
-    await db.flush()
-    return ids
+@dataclass
+class _AccessSeeder:
+    """The access step's writes, with only the parts of the Runtime they use."""
 
+    db: AsyncSession
+    clock: Clock
+    passwords: PasswordHasher
+    auditor: Auditor
 
-async def _user(db: AsyncSession, runtime: Runtime, spec: DemoUser,
-                password: str) -> tuple[User, bool]:
-    found = (await db.execute(select(User).where(User.username_key == spec.username.lower()))
-             ).scalars().first()
-    if found is not None:
-        return found, False
-    now = runtime.clock.now()
-    user = User(
-        username=spec.username, username_key=spec.username.lower(),
-        email=f"{spec.username}@demo.quill.invalid", full_name=spec.full_name,
-        password_hash=await runtime.passwords.hash(password), system_permissions=spec.level,
-        base_profession=spec.profession, additional_competencies=[], removed_competencies=[],
-        totp_enabled=False, fhir_patient_id=spec.patient_id, is_active=True,
-        created_at=now, updated_at=now,
-    )
-    db.add(user)
-    await db.flush()
-    await record(db, runtime.clock, AuditEntry("user.create", "User", str(user.id)))
-    return user, True
+    async def organisations(self) -> dict[str, int]:
+        now = self.clock.now()
+        ids: dict[str, int] = {}
+        for name, (kind, location, features) in ORGANISATIONS.items():
+            org = (await self.db.execute(select(Organisation).where(Organisation.name == name))
+                   ).scalars().first()
+            if org is None:
+                org = Organisation(name=name, type=kind, location=location, created_at=now,
+                                   updated_at=now)
+                self.db.add(org)
+                await self.db.flush()
+            ids[name] = org.id
+            have = set((await self.db.execute(select(OrganisationFeature.feature_key).where(
+                OrganisationFeature.organisation_id == org.id))).scalars().all())
+            self.db.add_all(
+                OrganisationFeature(organisation_id=org.id, feature_key=key, enabled_at=now,
+                                    enabled_by=None) for key in features if key not in have)
+        await self.db.flush()
+        return ids
 
+    async def user(self, spec: DemoUser, password: str) -> tuple[User, bool]:
+        found = (await self.db.execute(
+            select(User).where(User.username_key == spec.username.lower()))).scalars().first()
+        if found is not None:
+            return found, False
+        now = self.clock.now()
+        user = User(
+            username=spec.username, username_key=spec.username.lower(),
+            email=f"{spec.username}@demo.quill.invalid", full_name=spec.full_name,
+            password_hash=await self.passwords.hash(password), system_permissions=spec.level,
+            base_profession=spec.profession, additional_competencies=[],
+            removed_competencies=[], totp_enabled=False, fhir_patient_id=spec.patient_id,
+            is_active=True, created_at=now, updated_at=now,
+        )
+        self.db.add(user)
+        await self.db.flush()
+        await self.auditor.record("user.create", "User", str(user.id))
+        return user, True
 
-async def _memberships(db: AsyncSession, runtime: Runtime, user: User, spec: DemoUser,
-                       orgs: dict[str, int]) -> None:
-    have = set((await db.execute(select(StaffMembership.organisation_id).where(
-        StaffMembership.user_id == user.id))).scalars().all())
-    for index, name in enumerate(spec.organisations):
-        if orgs[name] not in have:
-            db.add(StaffMembership(organisation_id=orgs[name], user_id=user.id,
-                                   is_primary=index == 0 and not have,
-                                   created_at=runtime.clock.now()))
+    async def memberships(self, user: User, spec: DemoUser, orgs: dict[str, int]) -> None:
+        have = set((await self.db.execute(select(StaffMembership.organisation_id).where(
+            StaffMembership.user_id == user.id))).scalars().all())
+        for index, name in enumerate(spec.organisations):
+            if orgs[name] not in have:
+                self.db.add(StaffMembership(organisation_id=orgs[name], user_id=user.id,
+                                            is_primary=index == 0 and not have,
+                                            created_at=self.clock.now()))
 
-
-async def _patient_memberships(db: AsyncSession, runtime: Runtime,
-                               orgs: dict[str, int]) -> None:
-    for name, patient_id, primary in PATIENT_MEMBERSHIPS:
-        found = await db.execute(select(PatientMembership.id).where(
-            PatientMembership.organisation_id == orgs[name],
-            PatientMembership.patient_id == patient_id))
-        if found.first() is None:
-            db.add(PatientMembership(organisation_id=orgs[name], patient_id=patient_id,
-                                     is_primary=primary, created_at=runtime.clock.now()))
+    async def patient_memberships(self, orgs: dict[str, int]) -> None:
+        for name, patient_id, primary in PATIENT_MEMBERSHIPS:
+            found = await self.db.execute(select(PatientMembership.id).where(
+                PatientMembership.organisation_id == orgs[name],
+                PatientMembership.patient_id == patient_id))
+            if found.first() is None:
+                self.db.add(PatientMembership(organisation_id=orgs[name], patient_id=patient_id,
+                                              is_primary=primary, created_at=self.clock.now()))
 
 
 async def seed_access(db: AsyncSession, runtime: Runtime) -> list[str]:
     """Create whatever demo organisations, accounts and memberships are missing."""
     configured = runtime.settings.demo_password
     password = configured or secrets.token_urlsafe(12)
-    orgs = await _organisations(db, runtime)
+    # Seeding acts for nobody: its audit entries name no actor and no request.
+    seeder = _AccessSeeder(db=db, clock=runtime.clock, passwords=runtime.passwords,
+                           auditor=Auditor(db, runtime.clock))
+    orgs = await seeder.organisations()
     created: list[str] = []
     for spec in USERS:
-        user, new = await _user(db, runtime, spec, password)
+        user, new = await seeder.user(spec, password)
         if new:
             created.append(spec.username)
-        await _memberships(db, runtime, user, spec, orgs)
-    await _patient_memberships(db, runtime, orgs)
+        await seeder.memberships(user, spec, orgs)
+    await seeder.patient_memberships(orgs)
     await db.flush()
     lines = [f"demo organisations: {len(orgs)}"]
     if created:

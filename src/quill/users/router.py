@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Depends, Query, Request
 
-from quill.access.policy import ensure_can_see_patient
-from quill.access.service import require_level
-from quill.auth.deps import AdminCaller, AuditorDep, StaffCaller
-from quill.db.keyset import DEFAULT_LIMIT, decode_cursor, next_cursor
-from quill.errors import Forbidden
+from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller, StaffCaller
+from quill.auth.passwords import PasswordHasher
+from quill.db.keyset import DEFAULT_LIMIT
 from quill.fhir.port import FHIR_ID_PATTERN
 from quill.identity.models import User
-from quill.users import repository, service
 from quill.users.schemas import (
     LinkPatientIn,
     LinkPatientOut,
@@ -24,58 +21,64 @@ from quill.users.schemas import (
     UserSummary,
     UserUpdate,
 )
-from quill.web.deps import DbSession, RuntimeDep
+from quill.users.service import UserService
+from quill.web.deps import DbSession
 from quill.web.keyset import CursorQuery, IdPath, LimitQuery
 from quill.web.routing import api_router
+from quill.web.wiring import platform_of, wiring_of
 
 router = api_router("/users", tags=["users"])
+
+
+async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
+                      auditor: AuditorDep) -> UserService:
+    platform = platform_of(request)
+    return UserService(db=db, caller=caller, auditor=auditor, clock=platform.clock,
+                       passwords=wiring_of(request).get(PasswordHasher),
+                       fhir=platform.fhir.store(db))
+
+
+UserServiceDep = Annotated[UserService, Depends(get_service)]
 
 
 def _saved(detail: str, user: User) -> UserSaved:
     return UserSaved(detail=detail, id=user.id, username=user.username, email=user.email)
 
 
+# Each route names its gate before the service, so the caller is resolved (and refused)
+# first, exactly as when routes took the caller and the session themselves.
 @router.post("", response_model=UserSaved)
-async def create_user(body: UserCreate, caller: AdminCaller, db: DbSession,
-                      runtime: RuntimeDep, auditor: AuditorDep) -> UserSaved:
-    user = await service.create_user(db, runtime, caller, body, auditor)
-    return _saved("created", user)
+async def create_user(body: UserCreate, caller: AdminCaller,
+                      service: UserServiceDep) -> UserSaved:
+    return _saved("created", await service.create_user(body))
 
 
 @router.patch("/{user_id}", response_model=UserSaved)
-async def update_user(user_id: IdPath, body: UserUpdate, caller: AdminCaller, db: DbSession,
-                      runtime: RuntimeDep, auditor: AuditorDep) -> UserSaved:
-    user = await service.update_user(db, runtime, caller, user_id, body, auditor)
-    return _saved("updated", user)
+async def update_user(user_id: IdPath, body: UserUpdate, caller: AdminCaller,
+                      service: UserServiceDep) -> UserSaved:
+    return _saved("updated", await service.update_user(user_id, body))
 
 
 @router.get("", response_model=UserList)
 async def list_users(
-    caller: StaffCaller, db: DbSession,
+    caller: StaffCaller, service: UserServiceDep,
     patient_id: Annotated[str | None, Query(pattern=FHIR_ID_PATTERN)] = None,
     permission_level: Annotated[str | None, Query(max_length=32)] = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> UserList:
-    minimum = None
-    if permission_level is not None:
-        if not caller.is_admin:
-            raise Forbidden("Admin access required")
-        minimum = require_level(permission_level)
-    after_id = decode_cursor(cursor)
-    if patient_id is not None:
-        await ensure_can_see_patient(db, caller, patient_id)
-    users = await repository.list_users(db, caller, patient_id=patient_id, minimum=minimum,
-                                        after_id=after_id, limit=limit)
+    page = await service.list_users(patient_id=patient_id, permission_level=permission_level,
+                                    limit=limit, cursor=cursor)
     return UserList(
         users=[UserSummary(id=u.id, username=u.username, email=u.email,
-                           system_permissions=u.system_permissions) for u in users[:limit]],
-        next_cursor=next_cursor([u.id for u in users], limit),
+                           system_permissions=u.system_permissions) for u in page.users],
+        next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{user_id}", response_model=UserDetail)
-async def get_user(user_id: IdPath, caller: AdminCaller, db: DbSession) -> UserDetail:
-    user = await service.get_user(db, user_id)
+async def get_user(user_id: IdPath, caller: AdminCaller,
+                   service: UserServiceDep) -> UserDetail:
+    user = await service.get_user(user_id)
     return UserDetail(
         id=user.id, username=user.username, email=user.email, name=user.full_name,
         base_profession=user.base_profession,
@@ -86,8 +89,7 @@ async def get_user(user_id: IdPath, caller: AdminCaller, db: DbSession) -> UserD
 
 
 @router.patch("/{user_id}/link-patient", response_model=LinkPatientOut)
-async def link_patient(user_id: IdPath, body: LinkPatientIn, caller: AdminCaller, db: DbSession,
-                       runtime: RuntimeDep, auditor: AuditorDep) -> LinkPatientOut:
-    user = await service.link_patient(db, caller, user_id, body.fhir_patient_id, auditor,
-                                      runtime.fhir.store(db))
+async def link_patient(user_id: IdPath, body: LinkPatientIn, caller: AdminCaller,
+                       service: UserServiceDep) -> LinkPatientOut:
+    user = await service.link_patient(user_id, body.fhir_patient_id)
     return LinkPatientOut(user_id=user.id, fhir_patient_id=body.fhir_patient_id)
