@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quill.fhir.embedded import instant
+from quill.fhir.port import fhir_instant
 
 MRN_SYSTEM = "urn:bulk:mrn"
 CHUNK = 25_000
@@ -38,7 +38,7 @@ def _rows(first_pk: int, count: int, postgres: bool) -> dict[str, list[tuple[Any
         family = f"Family{pk % 997}"
         content = json.dumps({
             "resourceType": "Patient", "id": f"bulk-{pk}",
-            "meta": {"versionId": "1", "lastUpdated": instant(moment)},
+            "meta": {"versionId": "1", "lastUpdated": fhir_instant(moment)},
             "identifier": [{"system": MRN_SYSTEM, "value": mrn(pk)}],
             "name": [{"family": family, "given": ["Pat"]}], "gender": "unknown"})
         resources.append((pk, "Patient", f"bulk-{pk}", 1, when, False, content))

@@ -31,6 +31,7 @@ from quill.fhir.port import (
     TransactionEntry,
     TransactionResult,
     check_id,
+    fhir_instant,
     is_valid_id,
 )
 from quill.fhir.query import parse_search
@@ -39,10 +40,6 @@ from quill.fhir.sqlsearch import Keyset, count_query, page_query
 from quill.fhir.validation import check_type, validate_resource
 
 Method = Literal["POST", "PUT", "DELETE"]
-
-
-def instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _version_number(version_id: str) -> int:
@@ -77,7 +74,7 @@ class EmbeddedFhirStore:
         now = self._now()
         version = 1 if row is None else row.version_id + 1
         meta = dict(resource.get("meta") or {})
-        meta.update(versionId=str(version), lastUpdated=instant(now))
+        meta.update(versionId=str(version), lastUpdated=fhir_instant(now))
         stored = {"resourceType": resource["resourceType"], **resource, "id": resource_id,
                   "meta": meta}
         if row is None:

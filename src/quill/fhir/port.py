@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select
@@ -162,6 +162,11 @@ class FhirGateway(Protocol):
     async def ping(self) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+def fhir_instant(moment: datetime) -> str:
+    """A FHIR instant in UTC with milliseconds, as the stores write meta.lastUpdated."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def is_valid_id(resource_id: str) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from quill.audit.service import Auditor
 from quill.clock import Clock
-from quill.fhir.port import FhirStore, Resource, reference
+from quill.fhir.port import FhirStore, Resource, fhir_instant, reference
 from quill.identity.caller import Caller
 from quill.patients.service import PatientService
 from quill.prescriptions.schemas import ControlledPrescriptionIn
@@ -20,11 +20,6 @@ UCUM = "http://unitsofmeasure.org"
 def requester(caller: Caller) -> dict[str, object]:
     return {"identifier": {"system": USER_ID_SYSTEM, "value": str(caller.user_id)},
             "display": caller.user.full_name or caller.username}
-
-
-def fhir_instant(moment: datetime) -> str:
-    """A FHIR instant in UTC with milliseconds, as the stores write meta.lastUpdated."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def medication_request(caller: Caller, authored: datetime, body: ControlledPrescriptionIn
