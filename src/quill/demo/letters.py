@@ -26,7 +26,7 @@ DEMO_AUTHOR = ("Dr Demo Clinician", "clinician@quill.invalid")
 
 async def seed_letters(db: AsyncSession, runtime: Runtime, patient_ids: Sequence[str]) -> int:
     """Give each patient the demo letters unless they already have letters; returns added."""
-    store = runtime.composition_store(db)
+    store = runtime.compositions.store(db)
     added = 0
     base = runtime.clock.now()
     for patient_id in patient_ids:

@@ -50,9 +50,9 @@ async def _users(db: AsyncSession, names: set[str]) -> dict[str, User]:
 
 
 def _service(db: AsyncSession, runtime: Runtime, user: User) -> MessagingService:
-    caller = Caller.of(user)
-    return MessagingService(db=db, runtime=runtime, caller=caller,
-                            auditor=Auditor(db, runtime.clock, None))
+    return MessagingService(db=db, caller=Caller.of(user),
+                            auditor=Auditor(db, runtime.clock, None), clock=runtime.clock,
+                            ids=runtime.ids, fhir=runtime.fhir.store(db))
 
 
 async def seed_threads(db: AsyncSession, runtime: Runtime) -> list[str]:

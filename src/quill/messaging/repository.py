@@ -1,4 +1,4 @@
-"""Listing queries over the projection. Counts and previews are computed in SQL."""
+"""Queries over the projection. Listing counts and previews are computed in SQL."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ class ParticipantRow:
     display_name: str
     role: str
     joined_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    message: Message
+    sender_username: str | None
+    sender_full_name: str | None
 
 
 @dataclass(frozen=True)
@@ -150,3 +157,31 @@ async def participants_of(
             full_name or username, participant.role, participant.joined_at,
         ))
     return grouped
+
+
+async def participant(db: AsyncSession, conversation_id: int, user_id: int
+                      ) -> ConversationParticipant | None:
+    return (await db.execute(
+        select(ConversationParticipant).where(
+            ConversationParticipant.conversation_id == conversation_id,
+            ConversationParticipant.user_id == user_id)
+    )).scalar_one_or_none()
+
+
+async def participant_ids(db: AsyncSession, conversation_id: int) -> list[int]:
+    rows = await db.execute(
+        select(ConversationParticipant.user_id)
+        .where(ConversationParticipant.conversation_id == conversation_id)
+        .order_by(ConversationParticipant.id))
+    return [int(uid) for uid in rows.scalars()]
+
+
+async def messages_of(db: AsyncSession, conversation_id: int) -> list[MessageRow]:
+    """A thread's messages, oldest first, with their senders' names."""
+    sender = aliased(User)
+    rows = await db.execute(
+        select(Message, sender.username, sender.full_name)
+        .outerjoin(sender, sender.id == Message.sender_id)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at, Message.id))
+    return [MessageRow(m, username, full_name) for m, username, full_name in rows.all()]

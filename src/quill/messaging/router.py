@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Query
+from fastapi import BackgroundTasks, Depends, Query, Request
 
-from quill.access.policy import ensure_can_see_patient, patient_filter
 from quill.auth.deps import AuditorDep, CurrentCaller
 from quill.db.keyset import DEFAULT_LIMIT
-from quill.events.bus import Event
+from quill.events.bus import Event, EventBus
 from quill.messaging import views
-from quill.messaging.models import Conversation, ConversationStatus, Message
-from quill.messaging.repository import list_conversations
+from quill.messaging.models import ConversationStatus
 from quill.messaging.schemas import (
     ConversationCreateIn,
     ConversationDetailOut,
@@ -25,46 +24,66 @@ from quill.messaging.schemas import (
     ParticipantOut,
     StatusUpdateIn,
 )
-from quill.messaging.service import MessagingService
-from quill.runtime import Runtime
+from quill.messaging.service import MessagingService, Notice
+from quill.push.notifier import PushNotifier
 from quill.web.clinical import require_clinical_services
-from quill.web.deps import DbSession, RuntimeDep
+from quill.web.deps import DbSession
 from quill.web.keyset import CursorQuery, LimitQuery
 from quill.web.routing import api_router
+from quill.web.wiring import platform_of, wiring_of
 
 router = api_router(tags=["messaging"], dependencies=[Depends(require_clinical_services)])
 
 
-async def get_service(db: DbSession, runtime: RuntimeDep, caller: CurrentCaller,
+async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
                       auditor: AuditorDep) -> MessagingService:
-    return MessagingService(db=db, runtime=runtime, caller=caller, auditor=auditor)
+    platform = platform_of(request)
+    return MessagingService(db=db, caller=caller, auditor=auditor, clock=platform.clock,
+                            ids=platform.ids, fhir=platform.fhir.store(db))
 
 
 ServiceDep = Annotated[MessagingService, Depends(get_service)]
 StatusFilter = Annotated[ConversationStatus | None, Query()]
 
 
-async def _announce(runtime: Runtime, service: MessagingService) -> None:
+async def _announce(events: EventBus, push: PushNotifier, notices: tuple[Notice, ...]) -> None:
     """Runs after the response, so only for committed changes; never delays the caller."""
-    for notice in service.notices:
-        await runtime.events.publish(Event.create(
+    for notice in notices:
+        await events.publish(Event.create(
             notice.kind, notice.conversation_id,  # type: ignore[arg-type]
             message_id=notice.message_id, recipients=notice.recipients))
         if notice.kind == "message.created" and notice.recipients:
-            await runtime.push.notify(notice.recipients, notice.conversation_id)
+            await push.notify(notice.recipients, notice.conversation_id)
 
 
-def _after_commit(background: BackgroundTasks, service: MessagingService) -> None:
-    if service.notices:
-        background.add_task(_announce, service.runtime, service)
+@dataclass(frozen=True)
+class AfterCommit:
+    """Schedules a service's notices to be announced once the response has gone."""
+
+    background: BackgroundTasks
+    events: EventBus
+    push: PushNotifier
+
+    def announce(self, service: MessagingService) -> None:
+        if service.notices:
+            self.background.add_task(_announce, self.events, self.push,
+                                     tuple(service.notices))
+
+
+async def get_after_commit(request: Request, background: BackgroundTasks) -> AfterCommit:
+    return AfterCommit(background, platform_of(request).events,
+                       wiring_of(request).get(PushNotifier))
+
+
+AfterCommitDep = Annotated[AfterCommit, Depends(get_after_commit)]
 
 
 @router.post("/conversations", response_model=ConversationDetailOut)
 async def create_conversation(body: ConversationCreateIn, service: ServiceDep,
-                              background: BackgroundTasks) -> ConversationDetailOut:
+                              after_commit: AfterCommitDep) -> ConversationDetailOut:
     conversation = await service.create(body)
-    _after_commit(background, service)
-    return await views.conversation_detail(service, conversation)
+    after_commit.announce(service)
+    return views.conversation_detail(await service.detail(conversation))
 
 
 @router.get("/conversations", response_model=ConversationListOut)
@@ -72,86 +91,67 @@ async def my_conversations(
     service: ServiceDep, status: StatusFilter = None, patient_id: str | None = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> ConversationListOut:
-    # Threads about patients the caller can no longer see drop out of the list.
-    visible = patient_filter(service.caller, Conversation.patient_id)
-    filters = [] if visible is None else [visible]
-    if status is not None:
-        filters.append(Conversation.status == status.value)
-    if patient_id is not None:
-        filters.append(Conversation.patient_id == patient_id)
-    page = await list_conversations(service.db, service.caller.user_id, participant_only=True,
-                                    filters=filters, limit=limit, cursor=cursor)
-    return ConversationListOut(conversations=await views.conversation_list(service, page.rows),
-                               next_cursor=page.next_cursor)
+    page = await service.list_mine(status=status, patient_id=patient_id, limit=limit,
+                                   cursor=cursor)
+    return views.conversation_list(page)
 
 
 @router.get("/patients/{patient_id}/conversations", response_model=ConversationListOut)
 async def patient_conversations(
-    patient_id: str, service: ServiceDep, auditor: AuditorDep, status: StatusFilter = None,
+    patient_id: str, service: ServiceDep, status: StatusFilter = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> ConversationListOut:
-    await ensure_can_see_patient(service.db, service.caller, patient_id)
-    filters = [Conversation.patient_id == patient_id]
-    if status is not None:
-        filters.append(Conversation.status == status.value)
-    page = await list_conversations(service.db, service.caller.user_id, participant_only=False,
-                                    filters=filters, limit=limit, cursor=cursor)
-    await auditor.record("conversation.list", "Patient", patient_id, patient_id=patient_id)
-    return ConversationListOut(conversations=await views.conversation_list(service, page.rows),
-                               next_cursor=page.next_cursor)
+    page = await service.list_for_patient(patient_id, status=status, limit=limit,
+                                          cursor=cursor)
+    return views.conversation_list(page)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetailOut)
-async def get_conversation(conversation_id: int, service: ServiceDep,
-                           auditor: AuditorDep) -> ConversationDetailOut:
-    conversation = await service.conversation(conversation_id)
-    await auditor.record("conversation.read", "Conversation", str(conversation.id),
-                         patient_id=conversation.patient_id)
-    return await views.conversation_detail(service, conversation)
+async def get_conversation(conversation_id: int, service: ServiceDep) -> ConversationDetailOut:
+    return views.conversation_detail(await service.read(conversation_id))
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
 async def update_status(conversation_id: int, body: StatusUpdateIn, service: ServiceDep,
-                        background: BackgroundTasks) -> ConversationOut:
+                        after_commit: AfterCommitDep) -> ConversationOut:
     conversation = await service.conversation(conversation_id)
     await service.set_status(conversation, body.status)
-    _after_commit(background, service)
-    return await views.single_conversation(service, conversation)
+    after_commit.announce(service)
+    return views.conversation_out(await service.summary(conversation))
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageOut)
 async def post_message(conversation_id: int, body: MessageIn, service: ServiceDep,
-                       background: BackgroundTasks) -> MessageOut:
+                       after_commit: AfterCommitDep) -> MessageOut:
     conversation = await service.conversation(conversation_id)
-    message: Message = await service.post(conversation, body)
-    _after_commit(background, service)
-    user = service.caller.user
-    return views.message_out(message, user.username, user.full_name)
+    posted = await service.post(conversation, body)
+    after_commit.announce(service)
+    return views.message_out(posted)
 
 
 @router.post("/conversations/{conversation_id}/participants", response_model=ParticipantOut)
 async def add_participant(conversation_id: int, body: ParticipantIn, service: ServiceDep,
-                          background: BackgroundTasks) -> ParticipantOut:
+                          after_commit: AfterCommitDep) -> ParticipantOut:
     conversation = await service.conversation(conversation_id)
     joined = await service.add_participant(conversation, body)
-    _after_commit(background, service)
-    return await views.joined_participant(service.db, joined)
+    after_commit.announce(service)
+    return views.participant_out(await service.participant_row(joined))
 
 
 @router.get("/conversations/{conversation_id}/participants",
             response_model=list[ParticipantOut])
 async def list_participants(conversation_id: int, service: ServiceDep) -> list[ParticipantOut]:
     conversation = await service.conversation(conversation_id)
-    return await views.participant_list(service.db, conversation.id)
+    return views.participant_list(await service.participants(conversation.id))
 
 
 @router.post("/conversations/{conversation_id}/join", response_model=ParticipantOut)
 async def join_conversation(conversation_id: int, service: ServiceDep,
-                            background: BackgroundTasks) -> ParticipantOut:
+                            after_commit: AfterCommitDep) -> ParticipantOut:
     conversation = await service.conversation(conversation_id)
     joined = await service.join(conversation)
-    _after_commit(background, service)
-    return await views.joined_participant(service.db, joined)
+    after_commit.announce(service)
+    return views.participant_out(await service.participant_row(joined))
 
 
 @router.post("/conversations/{conversation_id}/read", response_model=OkOut)

@@ -7,17 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.policy import can_see_patient, ensure_can_see_patient
+from quill.access.policy import can_see_patient, ensure_can_see_patient, patient_filter
 from quill.audit.service import Auditor
+from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
-from quill.fhir.port import FhirStore, version_of
+from quill.fhir.port import FhirStore
 from quill.identity.caller import Caller
 from quill.identity.levels import PermissionLevel, is_staff
 from quill.identity.models import User
-from quill.messaging import fhir_mapping as fm
+from quill.messaging import repository as repo
+from quill.messaging.communications import write_message, write_root
 from quill.messaging.models import (
     Conversation,
     ConversationParticipant,
@@ -25,8 +27,8 @@ from quill.messaging.models import (
     Message,
     ParticipantRole,
 )
+from quill.messaging.repository import ConversationRow, MessageRow, ParticipantRow
 from quill.messaging.schemas import ConversationCreateIn, MessageIn, ParticipantIn
-from quill.runtime import Runtime
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     ConversationStatus.NEW: frozenset({"active", "resolved", "closed"}),
@@ -46,17 +48,42 @@ class Notice:
     recipients: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class ThreadSummary:
+    """A thread as a listing shows it to the caller."""
+
+    row: ConversationRow
+    participants: list[ParticipantRow]
+    can_write: bool
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    threads: list[ThreadSummary]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ThreadDetail:
+    """A thread with all of its messages, as the caller sees it."""
+
+    conversation: Conversation
+    participants: list[ParticipantRow]
+    is_participant: bool
+    can_write: bool
+    messages: list[MessageRow]
+
+
 @dataclass
 class MessagingService:
     db: AsyncSession
-    runtime: Runtime
     caller: Caller
     auditor: Auditor
+    clock: Clock
+    ids: IdSource
+    fhir: FhirStore
+    # Collected for the adapter to announce once the transaction has committed.
     notices: list[Notice] = field(default_factory=list)
-
-    @property
-    def store(self) -> FhirStore:
-        return self.runtime.fhir.store(self.db)
 
     # ----- loading and permissions -------------------------------------------------
 
@@ -69,21 +96,6 @@ class MessagingService:
             raise NotFound("Conversation not found")
         return conversation
 
-    async def participant(self, conversation_id: int, user_id: int
-                          ) -> ConversationParticipant | None:
-        return (await self.db.execute(
-            select(ConversationParticipant).where(
-                ConversationParticipant.conversation_id == conversation_id,
-                ConversationParticipant.user_id == user_id)
-        )).scalar_one_or_none()
-
-    async def participant_ids(self, conversation_id: int) -> list[int]:
-        rows = await self.db.execute(
-            select(ConversationParticipant.user_id)
-            .where(ConversationParticipant.conversation_id == conversation_id)
-            .order_by(ConversationParticipant.id))
-        return [int(uid) for uid in rows.scalars()]
-
     def can_write(self, conversation: Conversation, is_participant: bool) -> bool:
         if not is_participant or conversation.status == ConversationStatus.CLOSED:
             return False
@@ -92,7 +104,7 @@ class MessagingService:
         return True
 
     async def _require_participant(self, conversation: Conversation) -> ConversationParticipant:
-        mine = await self.participant(conversation.id, self.caller.user_id)
+        mine = await repo.participant(self.db, conversation.id, self.caller.user_id)
         if mine is None:
             raise Forbidden("Only participants may do this")
         return mine
@@ -105,58 +117,108 @@ class MessagingService:
             raise Invalid(f"User {user_id} cannot access this patient")
         return user
 
-    # ----- FHIR writes -------------------------------------------------------------
+    # ----- reads -------------------------------------------------------------------
 
-    async def _thread_record(self, conversation: Conversation) -> fm.ThreadRecord:
-        rows = (await self.db.execute(
-            select(ConversationParticipant)
-            .where(ConversationParticipant.conversation_id == conversation.id)
-            .order_by(ConversationParticipant.id))).scalars().all()
-        return fm.ThreadRecord(
-            conversation_id=conversation.id, subject=conversation.subject,
-            status=conversation.status,
-            include_patient=conversation.include_patient_as_participant,
-            participants=tuple(fm.ParticipantRecord(p.user_id, p.role, p.joined_at)
-                               for p in rows),
-        )
+    async def list_mine(self, *, status: ConversationStatus | None, patient_id: str | None,
+                        limit: int, cursor: str | None) -> ThreadPage:
+        """The caller's own threads, newest activity first."""
+        # Threads about patients the caller can no longer see drop out of the list.
+        visible = patient_filter(self.caller, Conversation.patient_id)
+        filters = [] if visible is None else [visible]
+        filters += _status_filter(status)
+        if patient_id is not None:
+            filters.append(Conversation.patient_id == patient_id)
+        page = await repo.list_conversations(self.db, self.caller.user_id,
+                                             participant_only=True, filters=filters,
+                                             limit=limit, cursor=cursor)
+        return ThreadPage(await self._summaries(page.rows), page.next_cursor)
 
-    async def _message_record(self, message: Message, conversation: Conversation
-                              ) -> fm.MessageRecord:
-        amends_fhir_id = None
-        if message.amends_id is not None:
-            amended = await self.db.get(Message, message.amends_id)
-            amends_fhir_id = amended.fhir_communication_id if amended else None
-        root = conversation.fhir_conversation_id
-        recipients = [u for u in await self.participant_ids(conversation.id)
-                      if u != message.sender_id]
-        return fm.MessageRecord(
-            fhir_id=message.fhir_communication_id, message_id=message.id,
-            patient_id=conversation.patient_id, sender_id=message.sender_id,
-            recipient_ids=tuple(recipients), body=message.body, sent=message.created_at,
-            root_fhir_id=None if message.fhir_communication_id == root else root,
-            amends_fhir_id=amends_fhir_id,
-        )
+    async def list_for_patient(self, patient_id: str, *, status: ConversationStatus | None,
+                               limit: int, cursor: str | None) -> ThreadPage:
+        """Every thread about a patient the caller may see, participant or not; audited."""
+        await ensure_can_see_patient(self.db, self.caller, patient_id)
+        filters = [Conversation.patient_id == patient_id, *_status_filter(status)]
+        page = await repo.list_conversations(self.db, self.caller.user_id,
+                                             participant_only=False, filters=filters,
+                                             limit=limit, cursor=cursor)
+        await self.auditor.record("conversation.list", "Patient", patient_id,
+                                  patient_id=patient_id)
+        return ThreadPage(await self._summaries(page.rows), page.next_cursor)
 
-    async def _write_root(self, conversation: Conversation, *, new: bool = False) -> None:
-        first = (await self.db.execute(
-            select(Message).where(
-                Message.fhir_communication_id == conversation.fhir_conversation_id)
-        )).scalar_one()
-        resource = fm.root_resource(await self._message_record(first, conversation),
-                                    await self._thread_record(conversation))
-        expected = None
-        if not new:
-            current = await self.store.read("Communication", conversation.fhir_conversation_id)
-            expected = version_of(current)
-        await self.store.update(resource, expected_version=expected)
+    async def _summaries(self, rows: list[ConversationRow]) -> list[ThreadSummary]:
+        grouped = await repo.participants_of(self.db, [r.conversation.id for r in rows])
+        return [ThreadSummary(r, grouped[r.conversation.id],
+                              self.can_write(r.conversation, r.is_participant))
+                for r in rows]
+
+    async def read(self, conversation_id: int) -> ThreadDetail:
+        """One thread with its messages; audited as a read of the patient's record."""
+        conversation = await self.conversation(conversation_id)
+        await self.auditor.record("conversation.read", "Conversation", str(conversation.id),
+                                  patient_id=conversation.patient_id)
+        return await self.detail(conversation)
+
+    async def detail(self, conversation: Conversation) -> ThreadDetail:
+        participants = await self.participants(conversation.id)
+        is_participant = any(p.user_id == self.caller.user_id for p in participants)
+        return ThreadDetail(conversation, participants, is_participant,
+                            self.can_write(conversation, is_participant),
+                            await repo.messages_of(self.db, conversation.id))
+
+    async def summary(self, conversation: Conversation) -> ThreadSummary:
+        """One thread as a listing would show it, without an unread count."""
+        participants = await self.participants(conversation.id)
+        is_participant = any(p.user_id == self.caller.user_id for p in participants)
+        last = await self.db.get(Message, conversation.last_message_id) \
+            if conversation.last_message_id else None
+        row = ConversationRow(conversation, is_participant, 0,
+                              last.body[:repo.PREVIEW_CHARS] if last else None,
+                              last.created_at if last else None)
+        return ThreadSummary(row, participants, self.can_write(conversation, is_participant))
+
+    async def participants(self, conversation_id: int) -> list[ParticipantRow]:
+        grouped = await repo.participants_of(self.db, [conversation_id])
+        return grouped[conversation_id]
+
+    async def participant_row(self, joined: ConversationParticipant) -> ParticipantRow:
+        for row in await self.participants(joined.conversation_id):
+            if row.user_id == joined.user_id:
+                return row
+        raise LookupError("participant vanished inside its own transaction")
 
     # ----- operations --------------------------------------------------------------
 
     async def create(self, body: ConversationCreateIn) -> Conversation:
         await ensure_can_see_patient(self.db, self.caller, body.patient_id)
-        await self.store.read("Patient", body.patient_id)  # NotFound when it does not exist
+        await self.fhir.read("Patient", body.patient_id)  # NotFound when it does not exist
         include_patient = body.include_patient_as_participant or (
             self.caller.fhir_patient_id == body.patient_id)
+        others = await self._invitees(body, include_patient)
+        now = self.clock.now()
+        conversation = Conversation(
+            fhir_conversation_id=self.ids.new_id(), patient_id=body.patient_id,
+            subject=body.subject, status=ConversationStatus.NEW.value,
+            include_patient_as_participant=include_patient, created_by=self.caller.user_id,
+            created_at=now, updated_at=now,
+        )
+        self.db.add(conversation)
+        await self.db.flush()
+        self._add_members(conversation, others, now)
+        first = Message(conversation_id=conversation.id,
+                        fhir_communication_id=conversation.fhir_conversation_id,
+                        sender_id=self.caller.user_id, body=body.initial_message,
+                        amends_id=None, created_at=now)
+        self.db.add(first)
+        await self.db.flush()
+        conversation.last_message_id = first.id
+        await write_root(self.db, self.fhir, conversation, new=True)
+        await self.auditor.record("conversation.create", "Conversation", str(conversation.id),
+                                  patient_id=conversation.patient_id)
+        self._notify("message.created", conversation, first.id, others)
+        return conversation
+
+    async def _invitees(self, body: ConversationCreateIn, include_patient: bool) -> list[int]:
+        """Everyone but the caller who joins a new thread; each must see the patient."""
         others = [uid for uid in dict.fromkeys(body.participant_ids)
                   if uid != self.caller.user_id]
         for uid in others:
@@ -167,15 +229,10 @@ class MessagingService:
                                       User.is_active.is_(True)))).scalar_one_or_none()
             if linked is not None and linked != self.caller.user_id and linked not in others:
                 others.append(int(linked))
-        now = self.runtime.clock.now()
-        conversation = Conversation(
-            fhir_conversation_id=self.runtime.ids.new_id(), patient_id=body.patient_id,
-            subject=body.subject, status=ConversationStatus.NEW.value,
-            include_patient_as_participant=include_patient, created_by=self.caller.user_id,
-            created_at=now, updated_at=now,
-        )
-        self.db.add(conversation)
-        await self.db.flush()
+        return others
+
+    def _add_members(self, conversation: Conversation, others: list[int], now: datetime
+                     ) -> None:
         self.db.add(ConversationParticipant(
             conversation_id=conversation.id, user_id=self.caller.user_id,
             role=ParticipantRole.INITIATOR.value, joined_at=now, last_read_at=now,
@@ -185,39 +242,22 @@ class MessagingService:
                 conversation_id=conversation.id, user_id=uid,
                 role=ParticipantRole.PARTICIPANT.value, joined_at=now, last_read_at=None,
                 conversation_updated_at=now))
-        first = Message(conversation_id=conversation.id,
-                        fhir_communication_id=conversation.fhir_conversation_id,
-                        sender_id=self.caller.user_id, body=body.initial_message,
-                        amends_id=None, created_at=now)
-        self.db.add(first)
-        await self.db.flush()
-        conversation.last_message_id = first.id
-        await self._write_root(conversation, new=True)
-        await self.auditor.record("conversation.create", "Conversation", str(conversation.id),
-                                  patient_id=conversation.patient_id)
-        self._notify("message.created", conversation, first.id, others)
-        return conversation
-
-    async def post(self, conversation: Conversation, body: MessageIn) -> Message:
-        mine = await self.participant(conversation.id, self.caller.user_id)
+    async def post(self, conversation: Conversation, body: MessageIn) -> MessageRow:
+        mine = await repo.participant(self.db, conversation.id, self.caller.user_id)
         if conversation.status == ConversationStatus.CLOSED:
             raise Conflict("Conversation is closed")
         if not self.can_write(conversation, mine is not None):
             raise Forbidden("You cannot write in this conversation")
         if body.amends_id is not None:
-            amended = await self.db.get(Message, body.amends_id)
-            if (amended is None or amended.conversation_id != conversation.id
-                    or amended.sender_id != self.caller.user_id):
-                raise Invalid("amends_id must be one of your own messages in this thread")
-        now = self.runtime.clock.now()
+            await self._check_amends(conversation, body.amends_id)
+        now = self.clock.now()
         message = Message(conversation_id=conversation.id,
-                          fhir_communication_id=self.runtime.ids.new_id(),
+                          fhir_communication_id=self.ids.new_id(),
                           sender_id=self.caller.user_id, body=body.body,
                           amends_id=body.amends_id, created_at=now)
         self.db.add(message)
         await self.db.flush()
-        await self.store.update(fm.message_resource(
-            await self._message_record(message, conversation)))
+        await write_message(self.db, self.fhir, message, conversation)
         # A reply by someone else starts a new thread; any message reopens a resolved one.
         reopened = conversation.status == ConversationStatus.RESOLVED or (
             conversation.status == ConversationStatus.NEW
@@ -229,13 +269,19 @@ class MessagingService:
         if mine is not None:
             mine.last_read_at = now
         if reopened:
-            await self._write_root(conversation)
+            await write_root(self.db, self.fhir, conversation)
         await self.auditor.record("message.create", "Message", str(message.id),
                                   patient_id=conversation.patient_id)
-        recipients = [u for u in await self.participant_ids(conversation.id)
+        recipients = [u for u in await repo.participant_ids(self.db, conversation.id)
                       if u != self.caller.user_id]
         self._notify("message.created", conversation, message.id, recipients)
-        return message
+        return MessageRow(message, self.caller.username, self.caller.user.full_name)
+
+    async def _check_amends(self, conversation: Conversation, amends_id: int) -> None:
+        amended = await self.db.get(Message, amends_id)
+        if (amended is None or amended.conversation_id != conversation.id
+                or amended.sender_id != self.caller.user_id):
+            raise Invalid("amends_id must be one of your own messages in this thread")
 
     async def set_status(self, conversation: Conversation, status: ConversationStatus) -> None:
         await self._require_participant(conversation)
@@ -243,25 +289,25 @@ class MessagingService:
             if status.value not in ALLOWED_TRANSITIONS[conversation.status]:
                 raise Invalid(f"Cannot change status from {conversation.status} to {status}")
             conversation.status = status.value
-            await self._touch(conversation, self.runtime.clock.now())
-            await self._write_root(conversation)
+            await self._touch(conversation, self.clock.now())
+            await write_root(self.db, self.fhir, conversation)
             await self.auditor.record("conversation.status", "Conversation",
                                       str(conversation.id), patient_id=conversation.patient_id)
             self._notify("conversation.updated", conversation, None,
-                         await self.participant_ids(conversation.id))
+                         await repo.participant_ids(self.db, conversation.id))
 
     async def add_participant(self, conversation: Conversation, body: ParticipantIn
                               ) -> ConversationParticipant:
         await self._require_participant(conversation)
         await self._user_who_may_see(body.user_id, conversation.patient_id)
-        if await self.participant(conversation.id, body.user_id) is not None:
+        if await repo.participant(self.db, conversation.id, body.user_id) is not None:
             raise Conflict("User is already a participant")
         return await self._join(conversation, body.user_id, body.role)
 
     async def join(self, conversation: Conversation) -> ConversationParticipant:
         if not is_staff(self.caller.level):
             raise Forbidden("Only staff may join a conversation")
-        existing = await self.participant(conversation.id, self.caller.user_id)
+        existing = await repo.participant(self.db, conversation.id, self.caller.user_id)
         if existing is not None:
             return existing
         return await self._join(conversation, self.caller.user_id,
@@ -269,18 +315,18 @@ class MessagingService:
 
     async def _join(self, conversation: Conversation, user_id: int, role: str
                     ) -> ConversationParticipant:
-        now = self.runtime.clock.now()
+        now = self.clock.now()
         joined = ConversationParticipant(conversation_id=conversation.id, user_id=user_id,
                                          role=role, joined_at=now, last_read_at=None,
                                          conversation_updated_at=now)
         self.db.add(joined)
         await self.db.flush()
         await self._touch(conversation, now)
-        await self._write_root(conversation)
+        await write_root(self.db, self.fhir, conversation)
         await self.auditor.record("conversation.participant", "Conversation",
                                   str(conversation.id), patient_id=conversation.patient_id)
         self._notify("conversation.updated", conversation, None,
-                     await self.participant_ids(conversation.id))
+                     await repo.participant_ids(self.db, conversation.id))
         return joined
 
     async def _touch(self, conversation: Conversation, now: datetime) -> None:
@@ -293,8 +339,12 @@ class MessagingService:
 
     async def mark_read(self, conversation: Conversation) -> None:
         mine = await self._require_participant(conversation)
-        mine.last_read_at = self.runtime.clock.now()
+        mine.last_read_at = self.clock.now()
 
     def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
                 recipients: list[int]) -> None:
         self.notices.append(Notice(kind, conversation.id, message_id, tuple(recipients)))
+
+
+def _status_filter(status: ConversationStatus | None) -> list[ColumnElement[bool]]:
+    return [] if status is None else [Conversation.status == status.value]

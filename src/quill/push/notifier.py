@@ -71,7 +71,7 @@ class PushNotifier:
         """Start notifying every subscription of ``user_ids``; returns at once.
 
         Call it only after the transaction that created the message has committed, e.g.
-        ``background.add_task(runtime.push.notify, user_ids, conversation_id)``. It is a
+        ``background.add_task(push.notify, user_ids, conversation_id)``. It is a
         coroutine so that it always runs on the event loop, never in a worker thread.
         """
         recipients = sorted(set(user_ids))
