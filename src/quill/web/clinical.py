@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from quill.errors import ServiceDisabled
-from quill.web.deps import RuntimeDep
+from quill.web.wiring import platform_of
 
 DISABLED_DETAIL = "Clinical services are disabled"
 
 
-async def require_clinical_services(runtime: RuntimeDep) -> None:
-    if not runtime.settings.clinical_services_enabled:
+async def require_clinical_services(request: Request) -> None:
+    if not platform_of(request).settings.clinical_services_enabled:
         raise ServiceDisabled(DISABLED_DETAIL)
 
 
