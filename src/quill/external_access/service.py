@@ -116,7 +116,7 @@ async def accept(db: AsyncSession, runtime: Runtime, caller: Caller | None, toke
         raise Unprocessable("username and password are required to create an account")
     if await find_by_username(db, username) is not None:
         raise Conflict("Username already exists")
-    user = await create_account(db, runtime, NewAccount(
+    user = await create_account(db, runtime.passwords, runtime.clock, NewAccount(
         username=username, email=invite_row.email, password=password,
         level=invite_row.user_type, profession=invite_row.user_type))
     await _grant(db, runtime, invite_row, user)
