@@ -47,8 +47,9 @@ from quill.web.wiring import Platform, platform_of, wiring_of
 router = api_router("/auth", tags=["auth"])
 
 
-# The caller comes before the session in every signed-in dependency below, as it did in
-# the routes: an anonymous request is refused before a transaction is opened.
+# In the signed-in dependencies below the caller comes before the session: an anonymous
+# request is refused before a transaction opens, and a cache miss reads the caller through
+# a short session of its own rather than the request's write transaction.
 
 async def get_login_service(request: Request, db: DbSession,
                             auditor: RequestAuditorDep) -> LoginService:
