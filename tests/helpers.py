@@ -15,7 +15,7 @@ from quill.access.models import (
     PatientMembership,
     StaffMembership,
 )
-from quill.auth.sessions import open_session
+from quill.auth.sessions import SessionTokens, open_session
 from quill.identity.models import User
 from quill.runtime import Runtime
 
@@ -65,7 +65,8 @@ async def bearer_headers(app: FastAPI, user: User) -> dict[str, str]:
     """Open a real server-side session for the user and return a bearer header for it."""
     runtime = runtime_of(app)
     async with runtime.session_factory() as db, db.begin():
-        tokens = await open_session(db, runtime, user, user_agent="tests", ip="127.0.0.1")
+        tokens = await open_session(db, app.state.wiring.get(SessionTokens), runtime.clock,
+                                    runtime.ids, user, user_agent="tests", ip="127.0.0.1")
     return {"Authorization": f"Bearer {tokens.access_token}"}
 
 
@@ -78,7 +79,8 @@ async def cookie_client(app: FastAPI, user: User) -> httpx.AsyncClient:
     """A client holding the session cookies a browser would, including the CSRF cookie."""
     runtime = runtime_of(app)
     async with runtime.session_factory() as db, db.begin():
-        tokens = await open_session(db, runtime, user, user_agent="tests", ip="127.0.0.1")
+        tokens = await open_session(db, app.state.wiring.get(SessionTokens), runtime.clock,
+                                    runtime.ids, user, user_agent="tests", ip="127.0.0.1")
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     http.cookies.set("access_token", tokens.access_token)
     http.cookies.set("XSRF-TOKEN", tokens.csrf_token)

@@ -15,8 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.caller_cache import CallerCache
+from quill.auth.callers import CallerSources
+from quill.auth.cookies import AuthCookies
 from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
+from quill.auth.sessions import SessionTokens
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
 from quill.email.factory import build_mailer
@@ -72,10 +75,14 @@ class Runtime:
 
     def wiring(self) -> Wiring:
         """Every part an adapter may ask for, by class."""
+        tokens = SessionTokens.from_settings(self.settings, self.secret_key)
         return Wiring({
             Platform: self.platform, Metrics: self.metrics, PushNotifier: self.push,
             PasswordHasher: self.passwords, RateLimiter: self.limiter,
             CallerCache: self.callers, HealthProbes: self.health,
+            SessionTokens: tokens, AuthCookies: AuthCookies.from_settings(self.settings),
+            CallerSources: CallerSources(clock=self.clock, session_factory=self.session_factory,
+                                         callers=self.callers, tokens=tokens),
         })
 
     async def aclose(self) -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from quill.auth.models import AuthSession
-from quill.auth.sessions import open_session
+from quill.auth.sessions import SessionTokens, open_session
 from quill.clock import ManualClock
 from quill.events.bus import Event, InProcessEventBus
 from quill.settings import Settings
@@ -67,7 +67,8 @@ async def test_cookie_authenticates_the_stream(app: FastAPI) -> None:
     user = await make_user(app, "carol")
     runtime = runtime_of(app)
     async with runtime.session_factory() as db, db.begin():
-        tokens = await open_session(db, runtime, user, user_agent="tests", ip="127.0.0.1")
+        tokens = await open_session(db, app.state.wiring.get(SessionTokens), runtime.clock,
+                                    runtime.ids, user, user_agent="tests", ip="127.0.0.1")
     cookie = {"Cookie": f"access_token={tokens.access_token}"}
     async with serve(app) as base, stream(base, cookie) as reader:
         await runtime.events.publish(

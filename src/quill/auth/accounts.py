@@ -1,4 +1,5 @@
-"""Creating accounts (self-registration and the ``quill create-user`` command)."""
+"""Creating accounts (self-registration and the ``quill create-user`` command), and the
+organisations a new account may join."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from quill.auth.passwords import PasswordHasher
 from quill.clock import Clock
 from quill.errors import Invalid
 from quill.identity.models import User
-from quill.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,10 @@ async def _ensure_unique(db: AsyncSession, username: str, email: str) -> None:
 
 async def create_account(db: AsyncSession, passwords: PasswordHasher, clock: Clock,
                          new: NewAccount) -> User:
-    """Check the password rules and uniqueness, hash off the loop, insert the user."""
+    """Check the password rules and uniqueness, hash off the loop, insert the user.
+
+    Not audited here: each caller records the entry its own path calls for.
+    """
     check_new_password(new.password)
     username, email = new.username.strip(), new.email.strip().lower()
     # Hash before the first query: on SQLite that query opens the write transaction,
@@ -73,17 +76,34 @@ async def create_account(db: AsyncSession, passwords: PasswordHasher, clock: Clo
     return user
 
 
-async def register(
-    db: AsyncSession, runtime: Runtime, auditor: Auditor, new: NewAccount,
-    organisation_id: int | None,
-) -> User:
-    """Self-registration: always a patient-level account, optionally in one organisation."""
-    user = await create_account(db, runtime.passwords, runtime.clock, new)
-    if organisation_id is not None:
-        if await db.get(Organisation, organisation_id) is None:
-            raise Invalid("Organisation not found")
-        db.add(StaffMembership(organisation_id=organisation_id, user_id=user.id,
-                               is_primary=True, created_at=runtime.clock.now()))
-        await db.flush()
-    await auditor.record("user.register", "User", str(user.id), actor_id=user.id)
-    return user
+@dataclass
+class AccountService:
+    db: AsyncSession
+    auditor: Auditor
+    passwords: PasswordHasher
+    clock: Clock
+
+    async def register(self, new: NewAccount, organisation_id: int | None) -> User:
+        """Self-registration: always a patient-level account, optionally in one
+        organisation."""
+        user = await create_account(self.db, self.passwords, self.clock, new)
+        if organisation_id is not None:
+            if await self.db.get(Organisation, organisation_id) is None:
+                raise Invalid("Organisation not found")
+            self.db.add(StaffMembership(organisation_id=organisation_id, user_id=user.id,
+                                        is_primary=True, created_at=self.clock.now()))
+            await self.db.flush()
+        await self.auditor.record("user.register", "User", str(user.id), actor_id=user.id)
+        return user
+
+    async def create(self, new: NewAccount) -> User:
+        """An account made by an operator (``quill create-user``), at any level."""
+        user = await create_account(self.db, self.passwords, self.clock, new)
+        await self.auditor.record("user.create", "User", str(user.id))
+        return user
+
+    async def joinable_organisations(self) -> list[Organisation]:
+        """Every organisation, for the registration form to offer."""
+        rows = await self.db.execute(
+            select(Organisation).order_by(Organisation.name, Organisation.id))
+        return list(rows.scalars().all())

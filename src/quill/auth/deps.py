@@ -17,24 +17,17 @@ from quill.access.cbac import Competency, user_competencies
 from quill.access.features import enabled_features_for_user
 from quill.audit.service import Auditor
 from quill.auth.caller_cache import CachedCaller
-from quill.auth.sessions import csrf_matches, live_session
-from quill.auth.tokens import TokenCodec, TokenError, TokenType
+from quill.auth.callers import CallerSources
+from quill.auth.cookies import ACCESS_COOKIE, CSRF_COOKIE
+from quill.auth.sessions import live_session
+from quill.auth.tokens import TokenError, TokenType
 from quill.db.session import unit_of_work
 from quill.errors import Forbidden, Unauthenticated
 from quill.identity.caller import SESSION_GONE, Caller, UserIdentity
 from quill.identity.models import User
-from quill.runtime import Runtime
-from quill.web.deps import (
-    DbSession,
-    get_runtime_of,
-    request_auditor,
-    request_session,
-    request_state,
-)
+from quill.web.deps import DbSession, request_auditor, request_session, request_state
+from quill.web.wiring import wiring_of
 
-ACCESS_COOKIE = "access_token"
-REFRESH_COOKIE = "refresh_token"
-CSRF_COOKIE = "XSRF-TOKEN"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -48,11 +41,11 @@ def _presented_token(request: Request) -> tuple[str | None, bool]:
     return (cookie, True) if cookie else (None, False)
 
 
-async def _resolve(db: AsyncSession, runtime: Runtime, token: str, now: datetime
+async def _resolve(db: AsyncSession, sources: CallerSources, token: str, now: datetime
                    ) -> CachedCaller:
-    generation = runtime.callers.mark()
+    generation = sources.callers.mark()
     try:
-        claims = TokenCodec(runtime.secret_key).decode(token, TokenType.ACCESS, now)
+        claims = sources.tokens.decode(token, TokenType.ACCESS, now)
     except TokenError as exc:
         raise Unauthenticated("Invalid or expired token") from exc
     session = await live_session(db, claims.session_id, now)
@@ -67,7 +60,7 @@ async def _resolve(db: AsyncSession, runtime: Runtime, token: str, now: datetime
         features=tuple(await enabled_features_for_user(db, user.id)), generation=generation,
         stored_at=now,
     )
-    runtime.callers.put(token, resolved)
+    sources.callers.put(token, resolved)
     return resolved
 
 
@@ -85,19 +78,20 @@ async def resolve_caller(request: Request, db: AsyncSession | None) -> Caller:
     token, via_cookie = _presented_token(request)
     if token is None:
         raise Unauthenticated()
-    runtime = get_runtime_of(request)
-    now = runtime.clock.now()
-    resolved = runtime.callers.get(token, now)
+    # One wiring lookup, then attribute reads: this runs on nearly every request.
+    sources = wiring_of(request).get(CallerSources)
+    now = sources.clock.now()
+    resolved = sources.callers.get(token, now)
     if resolved is None:
         if db is not None:
-            resolved = await _resolve(db, runtime, token, now)
+            resolved = await _resolve(db, sources, token, now)
         else:
-            async with unit_of_work(runtime.session_factory) as own:
-                resolved = await _resolve(own, runtime, token, now)
+            async with unit_of_work(sources.session_factory) as own:
+                resolved = await _resolve(own, sources, token, now)
     if via_cookie and request.method not in SAFE_METHODS:
         presented = request.headers.get(CSRF_HEADER)
-        if presented != request.cookies.get(CSRF_COOKIE) or not csrf_matches(
-            runtime.secret_key, resolved.session_id, presented
+        if presented != request.cookies.get(CSRF_COOKIE) or not sources.tokens.csrf_matches(
+            resolved.session_id, presented
         ):
             raise Forbidden("CSRF failed")
     request_state(request)["user_id"] = resolved.identity.id

@@ -1,5 +1,8 @@
 """Signing in and out, refresh-token rotation, and the user's list of sessions.
 
+``LoginService`` answers the public routes (login, refresh); ``SessionService`` acts for
+the signed-in caller.
+
 Failures that must leave a trace (a failed login, a replayed refresh token) are returned
 as values rather than raised: raising would roll back the request's transaction and
 with it the audit row or the revocation.
@@ -8,23 +11,25 @@ with it the audit row or the revocation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quill.access.cbac import final_competencies, roles_for
 from quill.audit.service import Auditor
 from quill.auth.accounts import find_by_username
 from quill.auth.models import AuthSession
-from quill.auth.sessions import IssuedTokens, issue_tokens, live_session, open_session
-from quill.auth.tokens import TokenCodec, TokenError, TokenType
+from quill.auth.passwords import PasswordHasher
+from quill.auth.sessions import IssuedTokens, SessionTokens, live_session, open_session
+from quill.auth.tokens import TokenError, TokenType
 from quill.auth.totp import consume_code
+from quill.clock import Clock, IdSource
 from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
 from quill.identity.caller import Caller, UserIdentity
 from quill.identity.models import User
-from quill.runtime import Runtime
 
 INVALID_CREDENTIALS = "Invalid credentials"
 TWO_FACTOR_REQUIRED = {"message": "Two-factor required", "error_code": "two_factor_required"}
@@ -68,124 +73,138 @@ class _Credentials:
     is_active: bool
 
 
-async def _stored_credentials(runtime: Runtime, username: str) -> _Credentials | None:
-    """Read the hash in a short transaction of its own.
+@dataclass
+class LoginService:
+    db: AsyncSession
+    auditor: Auditor
+    clock: Clock
+    ids: IdSource
+    passwords: PasswordHasher
+    tokens: SessionTokens
+    # The password hash is read in a short transaction of its own: see _stored_credentials.
+    session_factory: async_sessionmaker[AsyncSession]
 
-    The slow part of a login is the hash; holding the request's transaction open across
-    it would keep SQLite's write lock (and a PostgreSQL connection) busy for that long.
-    """
-    async with runtime.session_factory() as reader:
-        user = await find_by_username(reader, username)
+    async def login(self, attempt: LoginAttempt) -> SignedIn | QuillError:
+        user, known_id = await self._check_password(attempt)
         if user is None:
-            return None
-        return _Credentials(user.id, user.password_hash, user.is_active)
+            await self.auditor.record("auth.login_failed", "User",
+                                      str(known_id) if known_id is not None else None,
+                                      actor_id=known_id)
+            return Invalid(INVALID_CREDENTIALS)
+        if user.totp_enabled:
+            if not attempt.totp_code:
+                return Invalid(TWO_FACTOR_REQUIRED)
+            # Enabled without a secret can only be a damaged row: fail closed.
+            if not user.totp_secret or not await consume_code(
+                    self.db, user, user.totp_secret, attempt.totp_code, self.clock.now()):
+                await self.auditor.record("auth.login_failed", "User", str(user.id),
+                                          actor_id=user.id)
+                return Invalid(INVALID_TOTP)
+        tokens = await open_session(self.db, self.tokens, self.clock, self.ids, user,
+                                    user_agent=attempt.user_agent, ip=attempt.ip)
+        await self.auditor.record("auth.login", "AuthSession", tokens.session_id,
+                                  actor_id=user.id)
+        return SignedIn(user, tokens)
 
+    async def _stored_credentials(self, username: str) -> _Credentials | None:
+        """Read the hash in a short transaction of its own.
 
-async def _check_password(
-    db: AsyncSession, runtime: Runtime, attempt: LoginAttempt
-) -> tuple[User | None, int | None]:
-    """The signed-in user (or None), and the id of the named account if there is one."""
-    stored = await _stored_credentials(runtime, attempt.username)
-    # Unknown users are verified against a dummy hash, so both paths cost one Argon2 run.
-    ok = await runtime.passwords.verify(stored.password_hash if stored else None,
-                                        attempt.password)
-    if stored is None:
-        return None, None
-    if not ok or not stored.is_active:
-        return None, stored.user_id
-    user = await db.get(User, stored.user_id)
-    if user is None or not user.is_active:
-        return None, stored.user_id
-    if runtime.passwords.needs_rehash(user.password_hash):
-        user.password_hash = await runtime.passwords.hash(attempt.password)
-    return user, user.id
+        The slow part of a login is the hash; holding the request's transaction open
+        across it would keep SQLite's write lock (and a PostgreSQL connection) busy for
+        that long.
+        """
+        async with self.session_factory() as reader:
+            user = await find_by_username(reader, username)
+            if user is None:
+                return None
+            return _Credentials(user.id, user.password_hash, user.is_active)
 
+    async def _check_password(self, attempt: LoginAttempt) -> tuple[User | None, int | None]:
+        """The signed-in user (or None), and the id of the named account if there is one."""
+        stored = await self._stored_credentials(attempt.username)
+        # Unknown users are verified against a dummy hash, so both paths cost one Argon2 run.
+        ok = await self.passwords.verify(stored.password_hash if stored else None,
+                                         attempt.password)
+        if stored is None:
+            return None, None
+        if not ok or not stored.is_active:
+            return None, stored.user_id
+        user = await self.db.get(User, stored.user_id)
+        if user is None or not user.is_active:
+            return None, stored.user_id
+        if self.passwords.needs_rehash(user.password_hash):
+            user.password_hash = await self.passwords.hash(attempt.password)
+        return user, user.id
 
-async def login(
-    db: AsyncSession, runtime: Runtime, auditor: Auditor, attempt: LoginAttempt
-) -> SignedIn | QuillError:
-    user, known_id = await _check_password(db, runtime, attempt)
-    if user is None:
-        await auditor.record("auth.login_failed", "User",
-                             str(known_id) if known_id is not None else None,
-                             actor_id=known_id)
-        return Invalid(INVALID_CREDENTIALS)
-    if user.totp_enabled:
-        if not attempt.totp_code:
-            return Invalid(TWO_FACTOR_REQUIRED)
-        now = runtime.clock.now()
-        # Enabled without a secret can only be a damaged row: fail closed.
-        if not user.totp_secret or not await consume_code(
-                db, user, user.totp_secret, attempt.totp_code, now):
-            await auditor.record("auth.login_failed", "User", str(user.id), actor_id=user.id)
-            return Invalid(INVALID_TOTP)
-    tokens = await open_session(db, runtime, user, user_agent=attempt.user_agent, ip=attempt.ip)
-    await auditor.record("auth.login", "AuthSession", tokens.session_id, actor_id=user.id)
-    return SignedIn(user, tokens)
+    async def refresh(self, refresh_token: str | None) -> IssuedTokens | QuillError:
+        """Exchange a refresh token once; a second use revokes the whole session."""
+        if not refresh_token:
+            return Unauthenticated()
+        now = self.clock.now()
+        try:
+            claims = self.tokens.decode(refresh_token, TokenType.REFRESH, now)
+        except TokenError:
+            return Unauthenticated("Invalid or expired token")
+        session = await live_session(self.db, claims.session_id, now)
+        user = await self.db.get(User, claims.user_id)
+        if (session is None or session.user_id != claims.user_id or user is None
+                or not user.is_active):
+            return Unauthenticated("Session is no longer valid")
+        if not await self._claim(session.id, claims.jti, now):
+            await self.db.execute(
+                update(AuthSession).where(AuthSession.id == session.id)
+                .values(revoked_at=now).execution_options(synchronize_session=False)
+            )
+            await self.auditor.record("auth.refresh_reuse", "AuthSession", session.id,
+                                      actor_id=user.id)
+            return Unauthenticated("Refresh token already used; session revoked")
+        await self.db.refresh(session)
+        return self.tokens.issue(session, now)
 
-
-async def refresh(
-    db: AsyncSession, runtime: Runtime, auditor: Auditor, refresh_token: str | None
-) -> IssuedTokens | QuillError:
-    """Exchange a refresh token once; a second use revokes the whole session."""
-    if not refresh_token:
-        return Unauthenticated()
-    now = runtime.clock.now()
-    try:
-        claims = TokenCodec(runtime.secret_key).decode(refresh_token, TokenType.REFRESH, now)
-    except TokenError:
-        return Unauthenticated("Invalid or expired token")
-    session = await live_session(db, claims.session_id, now)
-    user = await db.get(User, claims.user_id)
-    if (session is None or session.user_id != claims.user_id or user is None
-            or not user.is_active):
-        return Unauthenticated("Session is no longer valid")
-    # Claim the token in the database: of two requests racing with it, only one matches.
-    claimed = await db.execute(
-        update(AuthSession)
-        .where(AuthSession.id == session.id, AuthSession.refresh_jti == claims.jti,
-               AuthSession.revoked_at.is_(None))
-        .values(refresh_jti=None, last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if not isinstance(claimed, CursorResult) or claimed.rowcount != 1:
-        await db.execute(
-            update(AuthSession).where(AuthSession.id == session.id)
-            .values(revoked_at=now).execution_options(synchronize_session=False)
+    async def _claim(self, session_id: str, jti: str, now: datetime) -> bool:
+        """Claim the token in the database: of two requests racing with it, only one
+        matches."""
+        claimed = await self.db.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.refresh_jti == jti,
+                   AuthSession.revoked_at.is_(None))
+            .values(refresh_jti=None, last_used_at=now)
+            .execution_options(synchronize_session=False)
         )
-        await auditor.record("auth.refresh_reuse", "AuthSession", session.id,
-                             actor_id=user.id)
-        return Unauthenticated("Refresh token already used; session revoked")
-    await db.refresh(session)
-    return issue_tokens(runtime, session, now)
+        return isinstance(claimed, CursorResult) and claimed.rowcount == 1
 
 
-async def logout(db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller) -> None:
-    session = await db.get(AuthSession, caller.session_id)
-    if session is not None and session.revoked_at is None:
-        session.revoked_at = runtime.clock.now()
-    await auditor.record("auth.logout", "AuthSession", caller.session_id)
+@dataclass
+class SessionService:
+    db: AsyncSession
+    caller: Caller
+    auditor: Auditor
+    clock: Clock
 
+    async def logout(self) -> None:
+        session = await self.db.get(AuthSession, self.caller.session_id)
+        if session is not None and session.revoked_at is None:
+            session.revoked_at = self.clock.now()
+        await self.auditor.record("auth.logout", "AuthSession", self.caller.session_id)
 
-async def list_sessions(db: AsyncSession, runtime: Runtime, caller: Caller) -> list[AuthSession]:
-    now = runtime.clock.now()
-    rows = await db.execute(
-        select(AuthSession)
-        .where(AuthSession.user_id == caller.user_id, AuthSession.revoked_at.is_(None),
-               AuthSession.expires_at > now)
-        .order_by(AuthSession.created_at.desc(), AuthSession.id)
-    )
-    return list(rows.scalars().all())
+    async def list_sessions(self) -> list[AuthSession]:
+        now = self.clock.now()
+        rows = await self.db.execute(
+            select(AuthSession)
+            .where(AuthSession.user_id == self.caller.user_id,
+                   AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+            .order_by(AuthSession.created_at.desc(), AuthSession.id)
+        )
+        return list(rows.scalars().all())
 
-
-async def revoke_session(
-    db: AsyncSession, runtime: Runtime, auditor: Auditor, caller: Caller, session_id: str
-) -> None:
-    """Revoke one of the caller's own sessions; anyone else's looks like it does not exist."""
-    session = None
-    if len(session_id) <= 36 and "\x00" not in session_id:
-        session = await db.get(AuthSession, session_id)
-    if session is None or session.user_id != caller.user_id or session.revoked_at is not None:
-        raise NotFound("Session not found")
-    session.revoked_at = runtime.clock.now()
-    await auditor.record("auth.session_revoked", "AuthSession", session_id)
+    async def revoke_session(self, session_id: str) -> None:
+        """Revoke one of the caller's own sessions; anyone else's looks like it does not
+        exist."""
+        session = None
+        if len(session_id) <= 36 and "\x00" not in session_id:
+            session = await self.db.get(AuthSession, session_id)
+        if (session is None or session.user_id != self.caller.user_id
+                or session.revoked_at is not None):
+            raise NotFound("Session not found")
+        session.revoked_at = self.clock.now()
+        await self.auditor.record("auth.session_revoked", "AuthSession", session_id)

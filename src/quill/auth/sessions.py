@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.auth.models import AuthSession
 from quill.auth.tokens import TokenClaims, TokenCodec, TokenType
+from quill.clock import Clock, IdSource
 from quill.identity.models import User
-from quill.runtime import Runtime
+from quill.settings import Settings
 
 
 def csrf_token_for(secret_key: str, session_id: str) -> str:
@@ -38,38 +39,64 @@ class IssuedTokens:
     refresh_expires_at: datetime
 
 
-def issue_tokens(runtime: Runtime, session: AuthSession, now: datetime) -> IssuedTokens:
-    """Mint an access/refresh pair for a session and remember which refresh token is live."""
-    settings = runtime.settings
-    codec = TokenCodec(runtime.secret_key)
-    access_exp = now + timedelta(minutes=settings.access_token_minutes)
-    refresh_exp = min(session.expires_at, now + timedelta(days=settings.refresh_token_days))
-    refresh_jti = secrets.token_hex(16)
-    session.refresh_jti = refresh_jti
-    access = codec.encode(
-        TokenClaims(TokenType.ACCESS, session.user_id, session.id, secrets.token_hex(16),
-                    access_exp), now)
-    refresh = codec.encode(
-        TokenClaims(TokenType.REFRESH, session.user_id, session.id, refresh_jti, refresh_exp),
-        now)
-    return IssuedTokens(session.id, access, refresh, csrf_token_for(runtime.secret_key, session.id),
-                        access_exp, refresh_exp)
+class SessionTokens:
+    """Signs and checks the tokens and CSRF values of server-side sessions.
+
+    Built once by the composition root from the secret key and the configured lifetimes;
+    the login service issues with it and resolving a caller checks with it.
+    """
+
+    __slots__ = ("_codec", "access_minutes", "refresh_days", "secret_key")
+
+    def __init__(self, secret_key: str, *, access_minutes: int, refresh_days: int) -> None:
+        self.secret_key = secret_key
+        self.access_minutes = access_minutes
+        self.refresh_days = refresh_days
+        self._codec = TokenCodec(secret_key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secret_key: str) -> SessionTokens:
+        return cls(secret_key, access_minutes=settings.access_token_minutes,
+                   refresh_days=settings.refresh_token_days)
+
+    def decode(self, token: str, expected: TokenType, now: datetime) -> TokenClaims:
+        return self._codec.decode(token, expected, now)
+
+    def csrf_matches(self, session_id: str, presented: str | None) -> bool:
+        return csrf_matches(self.secret_key, session_id, presented)
+
+    def issue(self, session: AuthSession, now: datetime) -> IssuedTokens:
+        """Mint an access/refresh pair for a session and remember which refresh token is
+        live."""
+        access_exp = now + timedelta(minutes=self.access_minutes)
+        refresh_exp = min(session.expires_at, now + timedelta(days=self.refresh_days))
+        refresh_jti = secrets.token_hex(16)
+        session.refresh_jti = refresh_jti
+        access = self._codec.encode(
+            TokenClaims(TokenType.ACCESS, session.user_id, session.id, secrets.token_hex(16),
+                        access_exp), now)
+        refresh = self._codec.encode(
+            TokenClaims(TokenType.REFRESH, session.user_id, session.id, refresh_jti,
+                        refresh_exp), now)
+        return IssuedTokens(session.id, access, refresh,
+                            csrf_token_for(self.secret_key, session.id), access_exp, refresh_exp)
 
 
 async def open_session(
-    db: AsyncSession, runtime: Runtime, user: User, *, user_agent: str = "", ip: str = ""
+    db: AsyncSession, tokens: SessionTokens, clock: Clock, ids: IdSource, user: User, *,
+    user_agent: str = "", ip: str = "",
 ) -> IssuedTokens:
-    now = runtime.clock.now()
+    now = clock.now()
     session = AuthSession(
-        id=runtime.ids.new_id(), user_id=user.id, user_agent=user_agent[:300], ip=ip[:64],
+        id=ids.new_id(), user_id=user.id, user_agent=user_agent[:300], ip=ip[:64],
         created_at=now, last_used_at=now,
-        expires_at=now + timedelta(days=runtime.settings.refresh_token_days),
+        expires_at=now + timedelta(days=tokens.refresh_days),
         revoked_at=None,
     )
     db.add(session)
-    tokens = issue_tokens(runtime, session, now)
+    issued = tokens.issue(session, now)
     await db.flush()
-    return tokens
+    return issued
 
 
 async def live_session(db: AsyncSession, session_id: str, now: datetime) -> AuthSession | None:

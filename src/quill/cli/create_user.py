@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from quill.access.cbac import load_catalogue
-from quill.audit.service import AuditEntry, record
-from quill.auth.accounts import NewAccount, create_account
+from quill.audit.service import Auditor
+from quill.auth.accounts import AccountService, NewAccount
 from quill.errors import QuillError
 from quill.identity.levels import EXTERNAL_LEVELS, PermissionLevel, parse_level
 from quill.runtime import runtime_scope
@@ -44,9 +44,9 @@ async def create_user(settings: Settings, username: str, email: str, permission:
     try:
         async with runtime_scope(settings) as runtime, \
                 runtime.session_factory() as db, db.begin():
-            user = await create_account(db, runtime.passwords, runtime.clock, new)
-            await record(db, runtime.clock, AuditEntry(
-                action="user.create", resource_type="User", resource_id=str(user.id)))
+            accounts = AccountService(db=db, auditor=Auditor(db, runtime.clock),
+                                      passwords=runtime.passwords, clock=runtime.clock)
+            user = await accounts.create(new)
             return (f"created user {user.username} "
                     f"(id {user.id}, level {user.system_permissions})")
     except QuillError as exc:
