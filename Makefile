@@ -20,6 +20,7 @@ run: install
 
 lint: install
 	$(RUN) ruff check src tests bench scripts
+	$(RUN) lint-imports --no-logo
 
 types: install
 	$(RUN) mypy --strict src tests

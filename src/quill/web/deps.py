@@ -10,25 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.service import Auditor
 from quill.db.session import unit_of_work
-from quill.runtime import Runtime
 from quill.web.observability import request_id_of
 from quill.web.wiring import Platform, platform_of
 
 
 # Dependencies are ``async def`` even when they never await: FastAPI runs a plain ``def``
 # dependency in the thread pool, a thread hop on every request that uses it.
-def get_runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def get_runtime(request: Request) -> Runtime:
-    return get_runtime_of(request)
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
 async def get_platform(request: Request) -> Platform:
     return platform_of(request)
 
