@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quill.auth.caller_cache import CallerCache
@@ -22,6 +22,7 @@ from quill.auth.ratelimit import RateLimiter
 from quill.auth.sessions import SessionTokens
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
 from quill.db.engine import make_engine, make_session_factory
+from quill.db.session import database_answers
 from quill.email.factory import build_mailer
 from quill.email.port import Mailer
 from quill.events.bus import EventBus, InProcessEventBus
@@ -121,11 +122,6 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
     callers = CallerCache.for_data_dir(settings.data_dir, settings.caller_cache_seconds)
     callers.watch(session_factory)
 
-    async def database_answers() -> bool:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return True
-
     return Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
         session_factory=session_factory, secret_key=settings.resolved_secret_key(),
@@ -142,7 +138,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         limiter=RateLimiter(settings),
         callers=callers,
         # The embedded stores answer when the database does; external ones are asked.
-        health=HealthProbes({"auth_db": database_answers, "fhir": fhir.ping,
+        health=HealthProbes({"auth_db": partial(database_answers, session_factory),
+                             "fhir": fhir.ping,
                              "ehrbase": compositions.ping}),
     )
 

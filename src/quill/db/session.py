@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -35,3 +36,10 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         await session.commit()
     finally:
         await session.close()
+
+
+async def database_answers(factory: async_sessionmaker[AsyncSession]) -> bool:
+    """A health probe: the database runs a statement (raises when it cannot)."""
+    async with factory() as db:
+        await db.execute(text("SELECT 1"))
+    return True

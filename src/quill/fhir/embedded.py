@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quill.clock import Clock, IdSource
+from quill.db.session import database_answers
 from quill.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow, FhirVersionRow
 from quill.fhir.patient_listing import SqlPatientLister
@@ -237,9 +238,8 @@ class EmbeddedFhirGateway:
         return SqlPatientLister(db)
 
     async def ping(self) -> bool:
-        async with self._sessions() as db:
-            await db.execute(text("SELECT 1"))
-        return True
+        # The embedded store answers whenever the database does.
+        return await database_answers(self._sessions)
 
     async def aclose(self) -> None:
         return None

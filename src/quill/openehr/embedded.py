@@ -9,12 +9,13 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from quill.clock import Clock, IdSource
+from quill.db.session import database_answers
 from quill.errors import Conflict, NotFound, PreconditionFailed
 from quill.openehr.models import (
     CompositionVersion,
@@ -212,9 +213,8 @@ class EmbeddedCompositionGateway:
         return EmbeddedCompositionStore(db, self._clock, self._ids)
 
     async def ping(self) -> bool:
-        async with self._sessions() as db:
-            await db.execute(text("SELECT 1"))
-        return True
+        # The embedded store answers whenever the database does.
+        return await database_answers(self._sessions)
 
     async def aclose(self) -> None:
         return None
