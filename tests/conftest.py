@@ -53,6 +53,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         # Cheap hashing keeps the suite fast; production parameters are tested separately.
         "argon2_memory_kib": 1024,
         "argon2_time_cost": 1,
+        # The push tests run a real push service on a loopback socket.
+        "push_allow_loopback": True,
     }
     values.update(overrides)
     return Settings.model_validate(values)

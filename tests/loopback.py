@@ -14,11 +14,13 @@ STARTUP_TIMEOUT_SECONDS = 10.0
 
 
 @asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Yield the base URL (``http://127.0.0.1:<port>``) while uvicorn serves ``app``."""
+async def serve(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0
+                ) -> AsyncIterator[str]:
+    """Yield the base URL (``http://<host>:<port>``) while uvicorn serves ``app``; port 0
+    picks a free one."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="off", log_level="warning",
                             timeout_graceful_shutdown=2)
@@ -30,7 +32,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         await task

@@ -8,6 +8,7 @@ import time
 
 # One encoder for every line: json.dumps(..., default=str) builds a new one per call.
 _ENCODER = json.JSONEncoder(default=str)
+QUIET_CLIENT_LOGGERS = ("httpx", "httpcore")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -58,3 +59,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log would duplicate ours and could include query strings.
     logging.getLogger("uvicorn.access").disabled = True
+    # The HTTP clients' own request lines quote whole URLs: push endpoints (bearer
+    # capabilities) and FHIR paths with patient ids. Their warnings still come through.
+    for client_logger in QUIET_CLIENT_LOGGERS:
+        logging.getLogger(client_logger).setLevel(logging.WARNING)

@@ -33,6 +33,7 @@ from quill.fhir.wiring import build_fhir_gateway
 from quill.health.probes import HealthProbes
 from quill.openehr.port import CompositionGateway, CompositionStore
 from quill.openehr.wiring import build_composition_gateway
+from quill.push.endpoints import EndpointPolicy
 from quill.push.keys import load_vapid_keys
 from quill.push.notifier import PushNotifier
 from quill.settings import Settings
@@ -131,7 +132,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         push=PushNotifier(
             session_factory=session_factory, keys=load_vapid_keys(settings),
             subject=settings.vapid_subject, clock=clock,
-            production=settings.is_production,
+            endpoints=EndpointPolicy(allow_loopback=settings.push_allow_loopback),
             timeout_seconds=settings.outbound_timeout_seconds,
         ),
         passwords=PasswordHasher.from_settings(settings),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -26,10 +28,51 @@ class UnsafeSettingsError(ValueError):
     """Raised when production settings would be unsafe to serve with."""
 
 
+# What a browser sends in ``Origin``: scheme, lower-case host (name, IPv4 or [IPv6]) and an
+# optional port; no path, not even "/", or the entry would never match.
+_ORIGIN = re.compile(
+    r"[a-z][a-z0-9+.-]*://"
+    r"(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(?::(\d{1,5}))?")
+
+
 def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _list_or_json_list(value: Any) -> Any:
+    """A JSON list (``["https://a.example"]``) or comma-separated text."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"QUILL_CORS_ORIGINS is not a valid JSON list: {value!r}") from exc
+        if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+            raise ValueError("QUILL_CORS_ORIGINS as JSON must be a list of strings")
+        return [item.strip() for item in parsed if item.strip()]
+    return _split_list(value)
+
+
+def check_origin(entry: str) -> str:
+    """``entry`` if it is ``*`` or an origin; ValueError naming it otherwise."""
+    match = _ORIGIN.fullmatch(entry)
+    if entry == "*" or (match and int(match.group(2) or 0) <= 65535):
+        return entry
+    raise ValueError(f"QUILL_CORS_ORIGINS entry {entry!r} is not an origin "
+                     "(scheme://host[:port], lower case, no path)")
+
+
+def check_secret(name: str, value: str) -> None:
+    """UnsafeSettingsError unless ``value`` is long and not a placeholder."""
+    key = value.strip()
+    if not key:
+        raise UnsafeSettingsError(f"{name} is required in production")
+    if len(key) < MIN_SECRET_LENGTH:
+        raise UnsafeSettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
+    if key.lower() in PLACEHOLDER_SECRETS or len(set(key)) < 8:
+        raise UnsafeSettingsError(f"{name} is a placeholder; set a random value")
 
 
 class Settings(BaseSettings):
@@ -63,6 +106,10 @@ class Settings(BaseSettings):
     fhir_facade_enabled: bool | None = None
     openehr_facade_enabled: bool | None = None
     service_token: str = ""
+    # Bearer token for /metrics in production; empty = /metrics is not served there.
+    metrics_token: str = ""
+    # Lets push endpoints be plain http:// to loopback (tests' local push service).
+    push_allow_loopback: bool = False
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     mrn_system: str = "https://quill.invalid/Id/mrn"
     public_base_url: str = "http://127.0.0.1:8000"
@@ -85,10 +132,20 @@ class Settings(BaseSettings):
     # Password for every `quill seed-demo` account; empty = generate one and print it once.
     demo_password: str = ""
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        return _list_or_json_list(value)
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _only_origins(cls, value: list[str]) -> list[str]:
+        return [check_origin(entry) for entry in value]
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -124,6 +181,11 @@ class Settings(BaseSettings):
             )
         if key.lower() in PLACEHOLDER_SECRETS or len(set(key)) < 8:
             raise UnsafeSettingsError("QUILL_SECRET_KEY is a placeholder; set a random value")
+        # Optional tokens, but a set one guards patient data (facades) or internals (metrics).
+        if self.service_token:
+            check_secret("QUILL_SERVICE_TOKEN", self.service_token)
+        if self.metrics_token:
+            check_secret("QUILL_METRICS_TOKEN", self.metrics_token)
         if "*" in self.cors_origins:
             raise UnsafeSettingsError(
                 "QUILL_CORS_ORIGINS must list origins explicitly ('*' with credentials)"

@@ -145,12 +145,36 @@ async def test_paging_links_stay_on_the_configured_server(upstream: Upstream_,
     assert upstream.seen[-1].url.query == "page=2"
     seen = len(upstream.seen)
     for foreign in ("http://evil.example/base/Patient?page=2", "/elsewhere/Patient"):
-        with pytest.raises(Invalid):
+        with pytest.raises(Upstream):
             await adapter.search("Patient", {}, cursor=foreign)
     assert len(upstream.seen) == seen
     with pytest.raises(Invalid):
         await adapter.search("Patient", {"colour": "red"})
     assert len(upstream.seen) == seen
+
+
+@pytest.mark.parametrize("link", [
+    "{base}/../admin", "{base}/Patient/../../admin?page=2", "/base/../admin",
+    "{base}/%2e%2e/admin", "{base}/%2E%2e/%2e%2e/x", "{base}/..%2fadmin", "../admin",
+    "{base}x/Patient", "{base}", "{origin}:1/base/Patient", "https://{host}/base/Patient",
+    "http://user@{host}/base/Patient",
+])
+async def test_paging_links_outside_the_base_are_refused_without_the_token(
+        upstream: Upstream_, adapter: HttpFhirStore, link: str) -> None:
+    origin = upstream.url.removesuffix("/base")
+    cursor = link.format(base=upstream.url, origin=origin.rsplit(":", 1)[0],
+                         host=origin.removeprefix("http://"))
+    with pytest.raises(Upstream):
+        await adapter.search("Patient", {}, cursor=cursor)
+    assert upstream.seen == []
+
+
+async def test_paging_links_are_normalised_within_the_base(
+        upstream: Upstream_, adapter: HttpFhirStore) -> None:
+    upstream.script = [(200, {"resourceType": "Bundle", "type": "searchset"})]
+    await adapter.search("Patient", {}, cursor=f"{upstream.url}/x/./../Patient?page=3")
+    assert upstream.seen[-1].url.path == "/base/Patient"
+    assert upstream.seen[-1].url.query == "page=3"
 
 
 async def test_app_uses_external_store_and_probes_its_metadata(

@@ -8,7 +8,7 @@ import random
 import sys
 from datetime import UTC, datetime
 
-from quill.logging_setup import JsonFormatter
+from quill.logging_setup import QUIET_CLIENT_LOGGERS, JsonFormatter, configure_logging
 
 
 def _record(created: float, **extra: object) -> logging.LogRecord:
@@ -47,3 +47,20 @@ def test_line_carries_the_traceback_of_an_exception() -> None:
         record.exc_info = sys.exc_info()
     payload = json.loads(JsonFormatter().format(record))
     assert "ValueError: boom" in payload["traceback"]
+
+
+def test_http_client_request_lines_are_kept_out() -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level,
+             {name: logging.getLogger(name).level for name in QUIET_CLIENT_LOGGERS})
+    try:
+        configure_logging("DEBUG")
+        for name in QUIET_CLIENT_LOGGERS:
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO)
+            assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+        assert logging.getLogger("quill.push").isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:], level, levels = saved
+        root.setLevel(level)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)

@@ -62,3 +62,60 @@ def test_cli_exits_non_zero_naming_the_setting(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "QUILL_SECRET_KEY" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("token", ["short", "changeme" * 5, "a" * 40, "secret"])
+def test_production_refuses_a_weak_service_token(token: str) -> None:
+    with pytest.raises(UnsafeSettingsError, match="QUILL_SERVICE_TOKEN"):
+        _production(service_token=token).check_production_safety()
+
+
+def test_production_refuses_a_weak_metrics_token() -> None:
+    with pytest.raises(UnsafeSettingsError, match="QUILL_METRICS_TOKEN"):
+        _production(metrics_token="metrics").check_production_safety()
+
+
+def test_production_accepts_strong_service_and_metrics_tokens() -> None:
+    _production(service_token=GOOD_SECRET[::-1], metrics_token=GOOD_SECRET.upper()
+                ).check_production_safety()
+
+
+@pytest.mark.parametrize("entry", [
+    "https://a.example/", "https://a.example/app", "a.example", "https://user@a.example",
+    "https://a.example?x=1", "null", "https://A.example", "https://a.example:99999",
+    "https://", "https://a.example#x",
+])
+def test_cors_entries_must_be_origins(entry: str) -> None:
+    with pytest.raises(ValueError, match="QUILL_CORS_ORIGINS") as caught:
+        Settings.model_validate({"cors_origins": f"https://ok.example,{entry}"})
+    assert repr(entry) in str(caught.value)
+
+
+def test_cors_origins_accept_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUILL_CORS_ORIGINS", '["https://a.example", "http://127.0.0.1:5173"]')
+    assert Settings().cors_origins == ["https://a.example", "http://127.0.0.1:5173"]
+    monkeypatch.setenv("QUILL_CORS_ORIGINS", "https://a.example, https://[::1]:8443")
+    assert Settings().cors_origins == ["https://a.example", "https://[::1]:8443"]
+
+
+@pytest.mark.parametrize("value", ["*", '["*"]', "https://a.example,*",
+                                   '[ "https://a.example", "*"]'])
+def test_production_refuses_wildcard_cors_in_either_form(
+    monkeypatch: pytest.MonkeyPatch, value: str,
+) -> None:
+    monkeypatch.setenv("QUILL_CORS_ORIGINS", value)
+    settings = Settings(env="production", secret_key=GOOD_SECRET)
+    with pytest.raises(UnsafeSettingsError, match="QUILL_CORS_ORIGINS"):
+        settings.check_production_safety()
+
+
+def test_cli_refuses_to_start_naming_the_bad_origin(tmp_path: Path) -> None:
+    env = {"QUILL_CORS_ORIGINS": '["https://a.example", "https://b.example/app"]',
+           "QUILL_DATA_DIR": str(tmp_path), "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "quill", "migrate"], env=env, capture_output=True, text=True,
+        check=False, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "'https://b.example/app'" in result.stderr
+    assert "Traceback" not in result.stderr

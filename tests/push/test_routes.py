@@ -142,7 +142,8 @@ async def test_production_refuses_private_endpoints(
     assert push.public_key is not None
     pem = (runtime_of(app).settings.data_dir / KEY_FILE).read_text()
     settings = make_settings(database_url, tmp_path / "prod", env="production",
-                             cookie_secure=True, vapid_private_key=pem)
+                             cookie_secure=True, vapid_private_key=pem,
+                             push_allow_loopback=False)
     prod = create_app(settings, clock=ManualClock())
     async with prod.router.lifespan_context(prod):
         alice = await logged_in(prod, "alice")

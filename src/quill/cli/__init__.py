@@ -8,6 +8,7 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from quill.settings import Settings, UnsafeSettingsError
 
@@ -17,7 +18,13 @@ log = logging.getLogger("quill.cli")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One line per refused setting, each naming it, as for unsafe production settings.
+        for error in exc.errors():
+            typer.echo(f"error: {error['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from exc
     try:
         settings.check_production_safety()
     except UnsafeSettingsError as exc:

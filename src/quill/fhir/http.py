@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +79,26 @@ def error_for(status: int, body: Any, what: str) -> QuillError:
     return Upstream(f"{what}: FHIR server answered {status}: {message[:300]}")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _without_dot_segments(segments: list[str]) -> list[str] | None:
+    """``segments`` with ``.`` and ``..`` resolved (RFC 3986 5.2.4), matched after
+    percent-decoding; None when a segment hides a separator or climbs above the root."""
+    kept: list[str] = []
+    for segment in segments:
+        decoded = unquote(segment)
+        if "/" in decoded or "\\" in decoded:
+            return None
+        if decoded == "..":
+            if not kept:
+                return None
+            kept.pop()
+        elif decoded != ".":
+            kept.append(segment)
+    return kept
+
+
 def _parse_instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -95,6 +115,9 @@ class HttpFhirStore:
         parts = urlsplit(self.base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path.rstrip("/")
+        self._base_segments = self._base_path.split("/")[1:]
+        self._endpoint = (parts.scheme.lower(), parts.hostname,
+                          parts.port or _DEFAULT_PORTS.get(parts.scheme.lower()))
         headers = {"Accept": FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -154,13 +177,26 @@ class HttpFhirStore:
                               resource_type)
 
     def _follow(self, url: str) -> str:
-        """A server-supplied URL, kept on the configured server (never another host)."""
-        parts = urlsplit(url)
-        if parts.netloc and f"{parts.scheme}://{parts.netloc}" != self._origin:
-            raise Invalid("Paging link does not belong to the FHIR server")
-        path = parts.path if parts.path.startswith("/") else f"{self._base_path}/{parts.path}"
-        if not path.startswith(self._base_path + "/"):
-            raise Invalid("Paging link does not belong to the FHIR server")
+        """A server-supplied URL, kept under the configured base (never another host or path).
+
+        Checked after dot segments are resolved (``%2e`` included), so ``base/../admin``
+        is refused before any request carries the token.
+        """
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise Upstream("Paging link is not a valid URL") from exc
+        if parts.netloc and (
+                parts.scheme.lower(), parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme),
+                parts.username, parts.password) != (*self._endpoint, None, None):
+            raise Upstream("Paging link does not belong to the FHIR server")
+        raw = parts.path if parts.path.startswith("/") else f"{self._base_path}/{parts.path}"
+        segments = _without_dot_segments(raw.split("/")[1:])
+        if segments is None or segments[:len(self._base_segments)] != self._base_segments \
+                or len(segments) <= len(self._base_segments):
+            raise Upstream("Paging link does not lie under the FHIR server's base")
+        path = "/" + "/".join(segments)
         return f"{self._origin}{path}" + (f"?{parts.query}" if parts.query else "")
 
     async def create(self, resource: Resource) -> Resource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from fastapi import APIRouter, Request
@@ -10,10 +11,11 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from quill.errors import NotFound, Unauthenticated
 from quill.health.probes import HealthProbes
 from quill.web.observability import Metrics
 from quill.web.routing import api_router
-from quill.web.wiring import wiring_of
+from quill.web.wiring import platform_of, wiring_of
 
 log = logging.getLogger("quill.health")
 router = api_router(tags=["health"])
@@ -60,7 +62,23 @@ async def health(request: Request) -> HealthOut:
     )
 
 
+def _check_metrics_access(request: Request) -> None:
+    """Production serves /metrics only to ``Bearer <QUILL_METRICS_TOKEN>``; no token set
+    means no /metrics at all. Development keeps it open for local scraping."""
+    settings = platform_of(request).settings
+    if not settings.is_production:
+        return
+    expected = settings.metrics_token
+    if not expected:
+        raise NotFound()
+    scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+            supplied.strip().encode(), expected.encode()):
+        raise Unauthenticated(headers={"WWW-Authenticate": "Bearer"})
+
+
 @metrics_router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    _check_metrics_access(request)
     registry = wiring_of(request).get(Metrics).registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

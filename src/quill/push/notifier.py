@@ -1,8 +1,10 @@
 """Sends "new message in thread N" Web Push notifications in the background.
 
-pywebpush does the RFC 8291 (aes128gcm) encryption and py_vapid the RFC 8292 signature;
-the POST goes through an httpx client with the project's outbound timeout and without
-following redirects, so a push endpoint cannot bounce Quill to another host.
+pywebpush does the RFC 8291 (aes128gcm) encryption and py_vapid the RFC 8292 signature.
+Every send checks its endpoint again (addresses change after subscribing) and goes, with
+the project's outbound timeout and without following redirects, to exactly the address
+that check approved (quill.push.delivery). Endpoint URLs are bearer capabilities: no log
+line here names one.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import httpx
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quill.clock import Clock
-from quill.push.endpoints import resolves_publicly
+from quill.errors import Invalid
+from quill.push.delivery import SEND_ERRORS, PushSender
+from quill.push.endpoints import EndpointPolicy
 from quill.push.keys import VapidKeys
 from quill.push.models import PushSubscription
 
@@ -51,21 +54,26 @@ class _Target:
 class PushNotifier:
     def __init__(
         self, *, session_factory: async_sessionmaker[AsyncSession], keys: VapidKeys | None,
-        subject: str, clock: Clock, production: bool, timeout_seconds: float,
+        subject: str, clock: Clock, endpoints: EndpointPolicy, timeout_seconds: float,
     ) -> None:
         self._sessions = session_factory
         self._keys = keys
         self._vapid = Vapid02(private_key=keys.private_key) if keys else None
         self._subject = subject
         self._clock = clock
-        self._production = production
-        self._http = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self._endpoints = endpoints
+        self._sender = PushSender(timeout_seconds)
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def public_key(self) -> str | None:
         """The VAPID application server key, or None when push is not configured."""
         return self._keys.public_key if self._keys else None
+
+    @property
+    def endpoints(self) -> EndpointPolicy:
+        """Which endpoints may be subscribed and sent to."""
+        return self._endpoints
 
     async def notify(self, user_ids: Iterable[int], conversation_id: int) -> None:
         """Start notifying every subscription of ``user_ids``; returns at once.
@@ -94,7 +102,7 @@ class PushNotifier:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def _deliver(self, user_ids: list[int], conversation_id: int) -> None:
         try:
@@ -109,8 +117,10 @@ class PushNotifier:
             gone = [t.id for t, status in zip(targets, statuses, strict=True) if status in GONE]
             if gone:
                 await self._forget(gone)
-        except Exception:
-            log.exception("push delivery failed", extra={"conversation_id": conversation_id})
+        except Exception as exc:
+            # The type only: a message or traceback could quote an endpoint URL.
+            log.error("push delivery failed: %s", type(exc).__name__,
+                      extra={"conversation_id": conversation_id})
 
     async def _targets(self, user_ids: list[int]) -> list[_Target]:
         async with self._sessions() as db:
@@ -127,21 +137,23 @@ class PushNotifier:
 
     async def _send(self, target: _Target, payload: bytes) -> int | None:
         """POST one notification; the push service's status, or None if unreachable."""
-        host = urlsplit(target.endpoint).hostname or ""
-        # Addresses can change after subscribing; check again right before connecting.
-        if self._production and not await resolves_publicly(host):
-            log.warning("skipped a push endpoint that no longer resolves publicly")
+        try:
+            destination = await self._endpoints.check(target.endpoint)
+        except Invalid:
+            log.warning("skipped a push endpoint that is no longer allowed",
+                        extra={"subscription_id": target.id})
             return None
         body, headers = await asyncio.to_thread(self._encrypted_request, target, payload)
         try:
-            response = await self._http.post(target.endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            log.warning("push service unreachable: %s", type(exc).__name__)
+            status = await self._sender.post(destination, target.endpoint, body, headers)
+        except SEND_ERRORS as exc:
+            log.warning("push service unreachable: %s", type(exc).__name__,
+                        extra={"subscription_id": target.id})
             return None
-        if response.status_code >= 400 and response.status_code not in GONE:
+        if status >= 400 and status not in GONE:
             log.warning("push service refused a notification",
-                        extra={"status": response.status_code})
-        return response.status_code
+                        extra={"status": status, "subscription_id": target.id})
+        return status
 
     def _encrypted_request(self, target: _Target, payload: bytes) -> tuple[bytes, dict[str, str]]:
         assert self._vapid is not None  # noqa: S101 -- notify() returns early without keys

@@ -21,10 +21,9 @@ _DISABLED: dict[int | str, dict[str, Any]] = {503: {"description": NOT_CONFIGURE
 # The caller before the session, as the routes always had it: an unknown token is
 # refused without opening a transaction.
 async def get_service(request: Request, caller: CurrentCaller, db: DbSession) -> PushService:
-    platform = platform_of(request)
-    return PushService(db=db, caller=caller, clock=platform.clock,
-                       public_key=wiring_of(request).get(PushNotifier).public_key,
-                       production=platform.settings.is_production)
+    push = wiring_of(request).get(PushNotifier)
+    return PushService(db=db, caller=caller, clock=platform_of(request).clock,
+                       public_key=push.public_key, endpoints=push.endpoints)
 
 
 PushServiceDep = Annotated[PushService, Depends(get_service)]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quill.clock import Clock
 from quill.errors import ServiceDisabled
 from quill.identity.caller import Caller
-from quill.push.endpoints import check_endpoint
+from quill.push.endpoints import EndpointPolicy
 from quill.push.models import PushSubscription
 from quill.push.schemas import SubscribeRequest
 
@@ -36,13 +36,13 @@ class PushService:
     clock: Clock
     # The VAPID public key, None when push is not configured.
     public_key: str | None
-    # Production delivers only to endpoints that resolve to public addresses.
-    production: bool
+    # Which endpoints Quill may deliver to (public https; loopback only when allowed).
+    endpoints: EndpointPolicy
 
     async def subscribe(self, body: SubscribeRequest) -> None:
         """Store the subscription for the caller; an endpoint already known moves to them."""
         configured_key(self.public_key)
-        await check_endpoint(body.endpoint, production=self.production)
+        await self.endpoints.check(body.endpoint)
         now, user_id = self.clock.now(), self.caller.user_id
         values = {"user_id": user_id, "endpoint": body.endpoint,
                   "p256dh": body.keys.p256dh, "auth": body.keys.auth,

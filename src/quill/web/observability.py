@@ -1,4 +1,5 @@
-"""Request id, per-request JSON log line, security headers, metrics and the 500 safety net.
+"""Request id, per-request JSON log line, security and no-store headers, metrics and the
+500 safety net.
 
 Written as one pure ASGI middleware: it is on every request's hot path, and a single
 layer keeps the overhead to a dictionary update and one log call.
@@ -60,6 +61,7 @@ def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
         (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cache-control", b"no-store"),
     ]
     if secure:
         headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
@@ -114,7 +116,10 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = int(message["status"])
-                headers = list(message.get("headers", []))
+                # Every answer may carry patient data or tokens: no cache may keep it, and
+                # a route's own Cache-Control (e.g. the stream's no-cache) gives way.
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if bytes(name).lower() != b"cache-control"]
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(self.extra_headers)
                 message = {**message, "headers": headers}
