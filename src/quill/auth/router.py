@@ -124,8 +124,8 @@ TwoFactorServiceDep = Annotated[TwoFactorService, Depends(get_two_factor_service
 ProfileServiceDep = Annotated[ProfileService, Depends(get_profile_service)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]
 Cookies = Annotated[AuthCookies, Depends(get_cookies)]
-# Session ids are UUIDs; anything much longer cannot name one.
-SessionIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+# Session ids are UUIDs; a longer one cannot name a session (an unknown one is a 404).
+SessionIdPath = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quill.db.keyset import DbId
 
 # Competency ids from the catalogue; unknown ones are a 400 later.
-CompetencyId = Annotated[str, Field(min_length=1, max_length=64)]
+CompetencyId = Annotated[str, Field(max_length=64)]
 
 
 class CompetenciesOut(BaseModel):

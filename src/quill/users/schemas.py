@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from quill.fhir.port import FHIR_ID_PATTERN
 
 # Profession, competency and level ids from the catalogue; unknown ones are a 400 later.
-CatalogueId = Annotated[str, Field(min_length=1, max_length=64)]
+CatalogueId = Annotated[str, Field(max_length=64)]
 
 
 class UserCreate(BaseModel):
