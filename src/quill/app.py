@@ -26,8 +26,10 @@ from quill.push.router import router as push_router
 from quill.runtime import build_runtime
 from quill.settings import Settings
 from quill.users.router import router as users_router
+from quill.web.body_limit import BodyLimitMiddleware
 from quill.web.errors import install_error_handlers
 from quill.web.observability import ObservabilityMiddleware
+from quill.web.openapi import install_error_schema
 from quill.web.routing import mount
 
 # Routers under /api, in matching order (quill.web.routing: mounted flat on the app).
@@ -71,6 +73,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.wiring = runtime.wiring()
     install_error_handlers(app)
+    install_error_schema(app)
     for router in API_ROUTERS:
         mount(app, router)
     mount(app, metrics_router)
@@ -79,6 +82,8 @@ def create_app(
         mount(app, openehr_facade_router)
     if settings.fhir_facade_enabled:
         mount(app, fhir_router)
+    # Innermost middleware: a 413 still carries CORS headers, a request id and a log line.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # database on every request, as workers on several hosts must.
     caller_cache_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
+    # Request bodies larger than this are refused with 413 before anything parses them.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
     # Password for every `quill seed-demo` account; empty = generate one and print it once.
     demo_password: str = ""
 

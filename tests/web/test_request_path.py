@@ -16,6 +16,7 @@ from quill.app import API_ROUTERS
 from quill.facades.openehr import router as openehr_facade_router
 from quill.health.router import metrics_router
 from quill.settings import Settings
+from quill.web.openapi import install_error_schema
 
 
 def test_every_route_sits_in_the_apps_own_table(app: FastAPI) -> None:
@@ -30,6 +31,7 @@ def test_flat_table_documents_the_same_api_as_included_routers(
     app: FastAPI, settings: Settings
 ) -> None:
     reference = FastAPI(title=app.title, version=app.version)
+    install_error_schema(reference)
     for router in API_ROUTERS:
         reference.include_router(router)
     reference.include_router(metrics_router)

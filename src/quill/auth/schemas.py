@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from quill.db.keyset import DbId
 
 
 def _no_nul(value: str) -> str:
@@ -38,7 +40,7 @@ class RegisterIn(Body):
     email: Email
     password: Password
     full_name: Annotated[Text, Field(max_length=200)] | None = None
-    organisation_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    organisation_id: DbId | None = None
 
 
 class ForgotPasswordIn(Body):
@@ -119,8 +121,3 @@ class SessionsOut(BaseModel):
 class StatusOut(BaseModel):
     status: str
 
-
-class ErrorOut(BaseModel):
-    """``detail`` is a message, a ``{message, error_code}`` object, or validation errors."""
-
-    detail: str | dict[str, str] | list[dict[str, Any]]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from quill.db.keyset import MAX_DB_ID
+from quill.db.keyset import DbId
+
+# Competency ids from the catalogue; unknown ones are a 400 later.
+CompetencyId = Annotated[str, Field(max_length=64)]
 
 
 class CompetenciesOut(BaseModel):
@@ -21,10 +26,10 @@ class CompetenciesPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, le=MAX_DB_ID,
-                         description="The user whose competencies change; not the caller.")
-    additional_competencies: list[str] | None = Field(default=None, max_length=100)
-    removed_competencies: list[str] | None = Field(default=None, max_length=100)
+    user_id: DbId = Field(
+        description="The user whose competencies change; not the caller.")
+    additional_competencies: list[CompetencyId] | None = Field(default=None, max_length=100)
+    removed_competencies: list[CompetencyId] | None = Field(default=None, max_length=100)
 
 
 class CompetencyOut(BaseModel):

@@ -11,7 +11,9 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from quill.errors import Invalid
 
@@ -21,6 +23,8 @@ MAX_CURSOR_LENGTH = 512
 # Integer primary keys are 32-bit on PostgreSQL; larger path or body ids are a 422, not a
 # driver error.
 MAX_DB_ID = 2_147_483_647
+# A database id in a request body; its bounds appear in the OpenAPI document.
+DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 
 
 def _plain(value: Any) -> Any:

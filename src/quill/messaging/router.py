@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Query, Request
+from fastapi import BackgroundTasks, Depends, Path, Query, Request
 
 from quill.auth.deps import AuditorDep, CurrentCaller
 from quill.db.keyset import DEFAULT_LIMIT
@@ -28,7 +28,7 @@ from quill.messaging.service import MessagingService, Notice
 from quill.push.notifier import PushNotifier
 from quill.web.clinical import require_clinical_services
 from quill.web.deps import DbSession
-from quill.web.keyset import CursorQuery, LimitQuery
+from quill.web.keyset import CursorQuery, IdPath, LimitQuery
 from quill.web.routing import api_router
 from quill.web.wiring import platform_of, wiring_of
 
@@ -44,6 +44,8 @@ async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
 
 ServiceDep = Annotated[MessagingService, Depends(get_service)]
 StatusFilter = Annotated[ConversationStatus | None, Query()]
+PatientIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+PatientIdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
 async def _announce(events: EventBus, push: PushNotifier, notices: tuple[Notice, ...]) -> None:
@@ -88,7 +90,7 @@ async def create_conversation(body: ConversationCreateIn, service: ServiceDep,
 
 @router.get("/conversations", response_model=ConversationListOut)
 async def my_conversations(
-    service: ServiceDep, status: StatusFilter = None, patient_id: str | None = None,
+    service: ServiceDep, status: StatusFilter = None, patient_id: PatientIdQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> ConversationListOut:
     page = await service.list_mine(status=status, patient_id=patient_id, limit=limit,
@@ -98,7 +100,7 @@ async def my_conversations(
 
 @router.get("/patients/{patient_id}/conversations", response_model=ConversationListOut)
 async def patient_conversations(
-    patient_id: str, service: ServiceDep, status: StatusFilter = None,
+    patient_id: PatientIdPath, service: ServiceDep, status: StatusFilter = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> ConversationListOut:
     page = await service.list_for_patient(patient_id, status=status, limit=limit,
@@ -107,12 +109,12 @@ async def patient_conversations(
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetailOut)
-async def get_conversation(conversation_id: int, service: ServiceDep) -> ConversationDetailOut:
+async def get_conversation(conversation_id: IdPath, service: ServiceDep) -> ConversationDetailOut:
     return views.conversation_detail(await service.read(conversation_id))
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
-async def update_status(conversation_id: int, body: StatusUpdateIn, service: ServiceDep,
+async def update_status(conversation_id: IdPath, body: StatusUpdateIn, service: ServiceDep,
                         after_commit: AfterCommitDep) -> ConversationOut:
     conversation = await service.conversation(conversation_id)
     await service.set_status(conversation, body.status)
@@ -121,7 +123,7 @@ async def update_status(conversation_id: int, body: StatusUpdateIn, service: Ser
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageOut)
-async def post_message(conversation_id: int, body: MessageIn, service: ServiceDep,
+async def post_message(conversation_id: IdPath, body: MessageIn, service: ServiceDep,
                        after_commit: AfterCommitDep) -> MessageOut:
     conversation = await service.conversation(conversation_id)
     posted = await service.post(conversation, body)
@@ -130,7 +132,7 @@ async def post_message(conversation_id: int, body: MessageIn, service: ServiceDe
 
 
 @router.post("/conversations/{conversation_id}/participants", response_model=ParticipantOut)
-async def add_participant(conversation_id: int, body: ParticipantIn, service: ServiceDep,
+async def add_participant(conversation_id: IdPath, body: ParticipantIn, service: ServiceDep,
                           after_commit: AfterCommitDep) -> ParticipantOut:
     conversation = await service.conversation(conversation_id)
     joined = await service.add_participant(conversation, body)
@@ -140,13 +142,13 @@ async def add_participant(conversation_id: int, body: ParticipantIn, service: Se
 
 @router.get("/conversations/{conversation_id}/participants",
             response_model=list[ParticipantOut])
-async def list_participants(conversation_id: int, service: ServiceDep) -> list[ParticipantOut]:
+async def list_participants(conversation_id: IdPath, service: ServiceDep) -> list[ParticipantOut]:
     conversation = await service.conversation(conversation_id)
     return views.participant_list(await service.participants(conversation.id))
 
 
 @router.post("/conversations/{conversation_id}/join", response_model=ParticipantOut)
-async def join_conversation(conversation_id: int, service: ServiceDep,
+async def join_conversation(conversation_id: IdPath, service: ServiceDep,
                             after_commit: AfterCommitDep) -> ParticipantOut:
     conversation = await service.conversation(conversation_id)
     joined = await service.join(conversation)
@@ -155,7 +157,7 @@ async def join_conversation(conversation_id: int, service: ServiceDep,
 
 
 @router.post("/conversations/{conversation_id}/read", response_model=OkOut)
-async def mark_read(conversation_id: int, service: ServiceDep) -> OkOut:
+async def mark_read(conversation_id: IdPath, service: ServiceDep) -> OkOut:
     conversation = await service.conversation(conversation_id)
     await service.mark_read(conversation)
     return OkOut(ok=True)

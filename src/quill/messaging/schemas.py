@@ -7,9 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quill.db.keyset import DbId
 from quill.messaging.models import ConversationStatus
 
 MAX_BODY = 10_000
+MAX_SUBJECT = 300
 
 
 class StrictBody(BaseModel):
@@ -18,8 +20,8 @@ class StrictBody(BaseModel):
 
 class ConversationCreateIn(StrictBody):
     patient_id: str = Field(min_length=1, max_length=64)
-    subject: str | None = Field(default=None, max_length=300)
-    participant_ids: list[int] = Field(default_factory=list, max_length=50)
+    subject: str | None = Field(default=None, max_length=MAX_SUBJECT)
+    participant_ids: list[DbId] = Field(default_factory=list, max_length=50)
     initial_message: str = Field(min_length=1, max_length=MAX_BODY)
     include_patient_as_participant: bool = False
 
@@ -30,11 +32,11 @@ class StatusUpdateIn(StrictBody):
 
 class MessageIn(StrictBody):
     body: str = Field(min_length=1, max_length=MAX_BODY)
-    amends_id: int | None = None
+    amends_id: DbId | None = None
 
 
 class ParticipantIn(StrictBody):
-    user_id: int
+    user_id: DbId
     role: Literal["participant", "tagged"] = "participant"
 
 

@@ -36,7 +36,7 @@ from quill.web.routing import api_router
 from quill.web.wiring import platform_of
 
 router = api_router("/organizations", tags=["organisations"])
-PatientIdPath = Annotated[str, PathParam(pattern=FHIR_ID_PATTERN)]
+PatientIdPath = Annotated[str, PathParam(max_length=64, pattern=FHIR_ID_PATTERN)]
 FeatureKeyPath = Annotated[str, PathParam(max_length=64)]
 
 

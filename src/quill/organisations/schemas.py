@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quill.db.keyset import MAX_DB_ID
+from quill.db.keyset import DbId
 from quill.fhir.port import FHIR_ID_PATTERN
 
 
@@ -62,7 +62,7 @@ class OrganisationDetail(OrganisationOut):
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, le=MAX_DB_ID)
+    user_id: DbId
     is_primary: bool = False
 
 
@@ -75,7 +75,7 @@ class StaffAdded(BaseModel):
 class PatientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    patient_id: str = Field(pattern=FHIR_ID_PATTERN)
+    patient_id: str = Field(max_length=64, pattern=FHIR_ID_PATTERN)
     is_primary: bool = False
 
 

@@ -39,7 +39,7 @@ class PatientPatch(_Identity):
 class PatientIn(_Identity):
     given_name: str = Field(min_length=1, max_length=200)
     family_name: str = Field(min_length=1, max_length=200)
-    patient_id: str | None = Field(default=None, pattern=FHIR_ID_PATTERN)
+    patient_id: str | None = Field(default=None, max_length=64, pattern=FHIR_ID_PATTERN)
 
     def fields(self) -> PatientFields:
         return self._fields(self.given_name, self.family_name)

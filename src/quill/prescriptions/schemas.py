@@ -12,7 +12,7 @@ from quill.fhir.port import FHIR_ID_PATTERN
 class ControlledPrescriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    patient_id: str = Field(pattern=FHIR_ID_PATTERN)
+    patient_id: str = Field(max_length=64, pattern=FHIR_ID_PATTERN)
     medication: str = Field(min_length=1, max_length=200)
     dose: str = Field(min_length=1, max_length=200)
     duration_days: int = Field(ge=1, le=366)

@@ -11,6 +11,8 @@ from quill.push.keys import b64url_decode
 from quill.push.models import MAX_ENDPOINT_LENGTH
 
 Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENDPOINT_LENGTH)]
+# expirationTime is a JavaScript number of milliseconds; larger ones are not integers there.
+MAX_JS_SAFE_INTEGER = 2**53 - 1
 B64Url = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+={0,2}$", max_length=200)]
 
 
@@ -49,7 +51,8 @@ class SubscribeRequest(BaseModel):
     endpoint: Endpoint
     keys: PushKeys
     # Browsers include it in toJSON(); accepted so a subscription can be posted as is.
-    expiration_time: int | None = Field(default=None, alias="expirationTime")
+    expiration_time: int | None = Field(default=None, alias="expirationTime", ge=0,
+                                         le=MAX_JS_SAFE_INTEGER)
 
 
 class UnsubscribeRequest(BaseModel):

@@ -62,7 +62,7 @@ async def update_user(user_id: IdPath, body: UserUpdate, caller: AdminCaller,
 @router.get("", response_model=UserList)
 async def list_users(
     caller: StaffCaller, service: UserServiceDep,
-    patient_id: Annotated[str | None, Query(pattern=FHIR_ID_PATTERN)] = None,
+    patient_id: Annotated[str | None, Query(max_length=64, pattern=FHIR_ID_PATTERN)] = None,
     permission_level: Annotated[str | None, Query(max_length=32)] = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> UserList:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from quill.fhir.port import FHIR_ID_PATTERN
+
+# Profession, competency and level ids from the catalogue; unknown ones are a 400 later.
+CatalogueId = Annotated[str, Field(max_length=64)]
 
 
 class UserCreate(BaseModel):
@@ -14,10 +19,10 @@ class UserCreate(BaseModel):
     username: str | None = Field(default=None, min_length=1, max_length=150)
     email: EmailStr
     password: str = Field(max_length=1024)
-    base_profession: str = "patient"
-    additional_competencies: list[str] = Field(default_factory=list, max_length=100)
-    removed_competencies: list[str] = Field(default_factory=list, max_length=100)
-    system_permissions: str = "patient"
+    base_profession: CatalogueId = "patient"
+    additional_competencies: list[CatalogueId] = Field(default_factory=list, max_length=100)
+    removed_competencies: list[CatalogueId] = Field(default_factory=list, max_length=100)
+    system_permissions: CatalogueId = "patient"
 
 
 class UserUpdate(BaseModel):
@@ -27,10 +32,10 @@ class UserUpdate(BaseModel):
     username: str | None = Field(default=None, min_length=1, max_length=150)
     email: EmailStr | None = None
     password: str | None = Field(default=None, max_length=1024)
-    base_profession: str | None = None
-    additional_competencies: list[str] | None = Field(default=None, max_length=100)
-    removed_competencies: list[str] | None = Field(default=None, max_length=100)
-    system_permissions: str | None = None
+    base_profession: CatalogueId | None = None
+    additional_competencies: list[CatalogueId] | None = Field(default=None, max_length=100)
+    removed_competencies: list[CatalogueId] | None = Field(default=None, max_length=100)
+    system_permissions: CatalogueId | None = None
 
 
 class UserSaved(BaseModel):
@@ -66,7 +71,7 @@ class UserDetail(BaseModel):
 class LinkPatientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fhir_patient_id: str = Field(pattern=FHIR_ID_PATTERN)
+    fhir_patient_id: str = Field(max_length=64, pattern=FHIR_ID_PATTERN)
 
 
 class LinkPatientOut(BaseModel):
