@@ -12,6 +12,7 @@ from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource
 from quill.competencies.router import router as cbac_router
 from quill.external_access.router import router as external_access_router
+from quill.facades.fhir.router import public_router as fhir_public_router
 from quill.facades.fhir.router import router as fhir_router
 from quill.facades.openehr import router as openehr_facade_router
 from quill.health.router import metrics_router
@@ -78,6 +79,7 @@ def create_app(
         # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.
         mount(app, openehr_facade_router)
     if settings.fhir_facade_enabled:
+        mount(app, fhir_public_router)
         mount(app, fhir_router)
     if settings.cors_origins:
         app.add_middleware(
