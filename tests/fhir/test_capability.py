@@ -42,14 +42,15 @@ class World:
 def sample(world: World, resource_type: str) -> dict[str, Any]:
     """A new, valid resource of each type (its references resolve)."""
     subject = world.ref("Patient", "pat")
-    return {
+    bodies: dict[str, dict[str, Any]] = {
         "Patient": {"gender": "unknown"},
         "Practitioner": {"name": [{"family": "Sample"}]},
         "Organization": {"name": "Sample org"},
         "Communication": {"status": "completed", "subject": subject},
         "MedicationRequest": {"status": "active", "intent": "order", "subject": subject,
                               "medicationCodeableConcept": {"text": "Sample"}},
-    }[resource_type] | {"resourceType": resource_type}
+    }
+    return {**bodies[resource_type], "resourceType": resource_type}
 
 
 async def build_world(client: httpx.AsyncClient) -> World:

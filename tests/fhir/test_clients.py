@@ -36,6 +36,13 @@ async def test_fhirclient_prepare_reads_metadata_without_credentials(facade_url:
                           "MedicationRequest"}
 
 
+def _status(exc: requests.HTTPError | FHIRNotFoundException) -> int:
+    response = exc.response
+    assert response is not None
+    status: int = response.status_code
+    return status
+
+
 def _fhirclient_session(base: str) -> dict[str, Any]:
     smart = _smart(base)
     assert smart.prepare()
@@ -53,16 +60,16 @@ def _fhirclient_session(base: str) -> dict[str, Any]:
     try:
         bogus.create(server)
     except (requests.HTTPError, FHIRNotFoundException) as exc:
-        outcome["bogus"] = exc.response.status_code
+        outcome["bogus"] = _status(exc)
     patient.delete()
     try:
         Patient.read(made["id"], server)
     except (requests.HTTPError, FHIRNotFoundException) as exc:
-        outcome["deleted"] = exc.response.status_code
+        outcome["deleted"] = _status(exc)
     try:
         Patient.read("never-was", server)
     except (requests.HTTPError, FHIRNotFoundException) as exc:
-        outcome["never"] = exc.response.status_code
+        outcome["never"] = _status(exc)
     return outcome
 
 
