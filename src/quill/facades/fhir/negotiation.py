@@ -20,7 +20,8 @@ def _acceptable(entry: str) -> bool:
     return media in _ACCEPTED and not refused
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
+    """Async so it runs on the event loop, not in the thread pool (a cheap header check)."""
     for value in request.query_params.getlist("_format"):
         if value.strip().lower() not in _JSON_FORMATS:
             raise NotAcceptable({"message": "This server answers in application/fhir+json "
