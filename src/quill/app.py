@@ -12,6 +12,7 @@ from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource
 from quill.competencies.router import router as cbac_router
 from quill.external_access.router import router as external_access_router
+from quill.facades.fhir.router import public_router as fhir_public_router
 from quill.facades.fhir.router import router as fhir_router
 from quill.facades.openehr import router as openehr_facade_router
 from quill.health.router import metrics_router
@@ -81,6 +82,7 @@ def create_app(
         # The facade serves the embedded store; with EHRbase configured, use EHRbase itself.
         mount(app, openehr_facade_router)
     if settings.fhir_facade_enabled:
+        mount(app, fhir_public_router)
         mount(app, fhir_router)
     # Innermost middleware: a 413 still carries CORS headers, a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -38,6 +38,28 @@ class NotFound(QuillError):
         super().__init__(detail, **kwargs)
 
 
+class Gone(NotFound):
+    """It existed and was deleted. A NotFound too, so callers that only ask "is it there?"
+    need not tell the two apart."""
+
+    status_code = 410
+
+    def __init__(self, detail: Any = "Gone", **kwargs: Any):
+        super().__init__(detail, **kwargs)
+
+
+class NotAllowed(QuillError):
+    """The path is known but does not support this method (or interaction)."""
+
+    status_code = 405
+
+
+class NotAcceptable(QuillError):
+    """No representation the client accepts can be produced."""
+
+    status_code = 406
+
+
 class Conflict(QuillError):
     status_code = 409
 
@@ -52,8 +74,18 @@ class Unprocessable(QuillError):
     status_code = 422
 
 
+class UnsupportedMediaType(QuillError):
+    status_code = 415
+
+
 class RateLimited(QuillError):
     status_code = 429
+
+
+class NotImplementedByServer(QuillError):
+    """A named operation the server does not implement (FHIR ``$op``)."""
+
+    status_code = 501
 
 
 class ServiceDisabled(QuillError):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quill.clock import Clock, IdSource
 from quill.db.session import database_answers
-from quill.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from quill.errors import Conflict, Gone, Invalid, NotFound, PreconditionFailed
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow, FhirVersionRow
 from quill.fhir.patient_listing import SqlPatientLister
 from quill.fhir.port import (
@@ -36,9 +36,10 @@ from quill.fhir.port import (
     is_valid_id,
 )
 from quill.fhir.query import parse_search
-from quill.fhir.searchparams import index_values
+from quill.fhir.references import local_references
+from quill.fhir.searchparams import SUPPORTED_TYPES, index_values
 from quill.fhir.sqlsearch import Keyset, count_query, page_query
-from quill.fhir.validation import check_type, validate_resource
+from quill.fhir.validation import check_type, invalid_resource, validate_for_write
 
 Method = Literal["POST", "PUT", "DELETE"]
 
@@ -109,14 +110,36 @@ class EmbeddedFhirStore:
         if rows:
             await self._db.execute(insert(FhirSearchIndexRow), rows)
 
+    async def _check_references(self, resource: Resource) -> None:
+        """Referential integrity: every local reference names a stored, undeleted resource."""
+        wanted: dict[str, set[str]] = {}
+        for kind, ident in local_references(resource):
+            wanted.setdefault(kind, set()).add(ident)
+        missing: list[str] = []
+        for kind, idents in sorted(wanted.items()):
+            present: set[str] = set()
+            if kind in SUPPORTED_TYPES:
+                query = select(FhirResourceRow.resource_id).where(
+                    FhirResourceRow.resource_type == kind,
+                    FhirResourceRow.resource_id.in_(sorted(idents)),
+                    FhirResourceRow.deleted.is_(False))
+                present = set((await self._db.execute(query)).scalars())
+            missing += [f"{kind}/{ident}" for ident in sorted(idents - present)]
+        if missing:
+            raise invalid_resource(str(resource["resourceType"]), [
+                f"reference {ref} does not point at a stored resource" for ref in missing])
+
     async def create(self, resource: Resource) -> Resource:
-        validate_resource(resource)
+        validate_for_write(resource)
+        await self._check_references(resource)
         return await self._write(resource, self._ids.new_id(), None, "POST")
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         check_type(resource_type)
         row = await self._current(resource_type, resource_id)
-        if row is None or row.deleted or row.content is None:
+        if row is not None and (row.deleted or row.content is None):
+            raise Gone(f"{resource_type}/{resource_id[:64]} was deleted")
+        if row is None or row.content is None:
             raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
         return copy.deepcopy(row.content)
 
@@ -125,20 +148,22 @@ class EmbeddedFhirStore:
         number = _version_number(version_id)
         if not is_valid_id(resource_id):
             raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
-        query = (select(FhirVersionRow.content).join(
+        query = (select(FhirVersionRow.method, FhirVersionRow.content).join(
             FhirResourceRow, FhirResourceRow.pk == FhirVersionRow.resource_pk)
             .where(FhirResourceRow.resource_type == resource_type,
                    FhirResourceRow.resource_id == resource_id,
                    FhirVersionRow.version_id == number))
-        content = (await self._db.execute(query)).scalar_one_or_none()
-        if content is None:
+        found = (await self._db.execute(query)).one_or_none()
+        if found is None:
             raise NotFound(f"{resource_type}/{resource_id[:64]} version {number} not found")
-        result: Resource = copy.deepcopy(content)
+        if found.content is None:
+            raise Gone(f"{resource_type}/{resource_id[:64]} version {number} is its deletion")
+        result: Resource = copy.deepcopy(found.content)
         return result
 
     async def update(self, resource: Resource, *, expected_version: str | None = None
                      ) -> Resource:
-        validate_resource(resource)
+        validate_for_write(resource)
         resource_id = resource.get("id")
         if not isinstance(resource_id, str):
             raise Invalid("An update needs the resource id")
@@ -150,6 +175,7 @@ class EmbeddedFhirStore:
                 raise PreconditionFailed({"message": "Version mismatch",
                                           "error_code": "version_conflict",
                                           "current_version": current})
+        await self._check_references(resource)
         return await self._write(resource, resource_id, row, "PUT")
 
     async def delete(self, resource_type: str, resource_id: str) -> None:
@@ -195,7 +221,7 @@ class EmbeddedFhirStore:
                           ) -> list[TransactionResult]:
         for entry in entries:
             if isinstance(entry, Create | Put):
-                validate_resource(entry.resource)
+                validate_for_write(entry.resource)
         results: list[TransactionResult] = []
         # A savepoint: a failing entry undoes the earlier ones even if the caller goes on.
         async with self._db.begin_nested():

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.errors import (
     Conflict,
+    Gone,
     Invalid,
     NotFound,
     PreconditionFailed,
@@ -40,7 +41,7 @@ from quill.fhir.port import (
     parse_etag,
 )
 from quill.fhir.query import parse_search
-from quill.fhir.validation import check_type, validate_resource
+from quill.fhir.validation import check_type, validate_for_write, validate_resource
 
 FHIR_JSON = "application/fhir+json"
 READ_ATTEMPTS = 3
@@ -65,7 +66,9 @@ def outcome_message(body: Any) -> tuple[str, list[str]]:
 def error_for(status: int, body: Any, what: str) -> QuillError:
     message, issues = outcome_message(body)
     message = message or f"FHIR server answered {status}"
-    if status in (404, 410):
+    if status == 410:
+        return Gone(message)
+    if status == 404:
         return NotFound(message)
     if status == 400:
         return Invalid(message)
@@ -200,7 +203,7 @@ class HttpFhirStore:
         return f"{self._origin}{path}" + (f"?{parts.query}" if parts.query else "")
 
     async def create(self, resource: Resource) -> Resource:
-        validate_resource(resource)
+        validate_for_write(resource)
         body = {k: v for k, v in resource.items() if k != "id"}
         response = await self._send("POST", resource["resourceType"], json=body,
                                     headers={"Prefer": "return=representation",
@@ -219,7 +222,7 @@ class HttpFhirStore:
 
     async def update(self, resource: Resource, *, expected_version: str | None = None
                      ) -> Resource:
-        validate_resource(resource)
+        validate_for_write(resource)
         resource_id = resource.get("id")
         if not isinstance(resource_id, str):
             raise Invalid("An update needs the resource id")
@@ -299,12 +302,12 @@ class HttpFhirStore:
 
     def _bundle_entry(self, entry: TransactionEntry) -> dict[str, Any]:
         if isinstance(entry, Create):
-            validate_resource(entry.resource)
+            validate_for_write(entry.resource)
             body = {k: v for k, v in entry.resource.items() if k != "id"}
             return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
                     "request": {"method": "POST", "url": entry.resource["resourceType"]}}
         if isinstance(entry, Put):
-            validate_resource(entry.resource)
+            validate_for_write(entry.resource)
             url = f"{entry.resource['resourceType']}/{check_id(str(entry.resource.get('id')))}"
             request: dict[str, str] = {"method": "PUT", "url": url}
             if entry.expected_version is not None:

@@ -80,10 +80,12 @@ class FhirStore(Protocol):
         ...
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
-        """The current version; NotFound when absent or deleted."""
+        """The current version; Gone (a NotFound) when deleted, NotFound when it never
+        existed."""
         ...
 
     async def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
+        """One version; Gone when that version is the deletion, NotFound when absent."""
         ...
 
     async def update(self, resource: Resource, *, expected_version: str | None = None

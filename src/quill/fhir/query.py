@@ -103,6 +103,16 @@ def _criterion(name: str, kind: str, raw: str) -> Criterion:
     return Criterion(name, kind, alternatives)
 
 
+def _aliased(criterion: Criterion, alias_of: str, target: str) -> Criterion:
+    """``patient=123`` searches ``subject`` for ``Patient/123`` (and nothing else)."""
+    alternatives: list[Alternative] = []
+    for alt in criterion.alternatives:
+        if alt.system not in (None, target):
+            raise bad(f"Search parameter {criterion.param} only points at {target}")
+        alternatives.append(Alternative(value=alt.value, system=target, match_system=True))
+    return Criterion(alias_of, criterion.kind, tuple(alternatives))
+
+
 def _count(raw: list[str], count: int | None) -> int:
     if count is None and raw:
         try:
@@ -139,7 +149,11 @@ def parse_search(resource_type: str, params: SearchParams | None,
             kind = "id" if name == "_id" else "date"
             criteria += [_criterion(name, kind, value) for value in values]
         elif name in defs:
-            criteria += [_criterion(name, defs[name].kind, value) for value in values]
+            definition = defs[name]
+            parsed = [_criterion(name, definition.kind, value) for value in values]
+            if definition.alias_of is not None and definition.target is not None:
+                parsed = [_aliased(c, definition.alias_of, definition.target) for c in parsed]
+            criteria += parsed
         else:
             known = ", ".join(sorted([*defs, *COMMON, "_count", "_sort"]))
             raise bad(f"Unknown search parameter {name[:64]!r} for {resource_type}; "

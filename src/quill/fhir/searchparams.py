@@ -31,6 +31,10 @@ class ParamDef:
     kind: Kind
     extract: Callable[[Resource], list[IndexValue]]
     documentation: str
+    # An alias searches another parameter's index rows, narrowed to one target type (R4's
+    # ``patient`` is ``subject`` pointing at a Patient); it has no index rows of its own.
+    alias_of: str | None = None
+    target: str | None = None
 
 
 def normalise(text: str) -> str:
@@ -170,6 +174,19 @@ def _defs(*defs: ParamDef) -> dict[str, ParamDef]:
     return {d.name: d for d in defs}
 
 
+def _refs_to(field: str, target: str) -> Callable[[Resource], list[IndexValue]]:
+    every = _refs(field)
+
+    def extract(resource: Resource) -> list[IndexValue]:
+        return [value for value in every(resource) if value.system == target]
+    return extract
+
+
+def _patient_alias() -> ParamDef:
+    return ParamDef("patient", "reference", _refs_to("subject", "Patient"),
+                    "the subject, when it is a Patient", alias_of="subject", target="Patient")
+
+
 _IDENTIFIER = ParamDef("identifier", "token", _identifiers, "system|value, |value or value")
 _NAME = ParamDef("name", "string", _name_parts, "any part of a HumanName (prefix match)")
 
@@ -199,12 +216,14 @@ SUPPORTED_TYPES: dict[str, dict[str, ParamDef]] = {
         ParamDef("recipient", "reference", _refs("recipient"), "who received it"),
         ParamDef("sent", "date", _date("sent"), "when it was sent"),
         ParamDef("status", "token", _code("status"), "event status"),
+        _patient_alias(),
     ),
     "MedicationRequest": _defs(
         _IDENTIFIER,
         ParamDef("subject", "reference", _refs("subject"), "the patient"),
         ParamDef("requester", "reference", _refs("requester"), "the prescriber"),
         ParamDef("status", "token", _code("status"), "request status"),
+        _patient_alias(),
     ),
 }
 
@@ -213,6 +232,8 @@ def index_values(resource: Resource) -> Iterator[tuple[str, IndexValue]]:
     """Every (param name, value) pair a stored resource contributes to the index."""
     defs = SUPPORTED_TYPES.get(str(resource.get("resourceType")), {})
     for name, definition in defs.items():
+        if definition.alias_of is not None:
+            continue
         for value in definition.extract(resource):
             yield name, value
 

@@ -8,6 +8,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from quill.errors import Invalid, NotFound, Unprocessable
+from quill.fhir.bindings import binding_issues
 from quill.fhir.port import Resource
 from quill.fhir.searchparams import SUPPORTED_TYPES
 
@@ -65,3 +66,15 @@ def validate_resource(resource: Any, resource_type: str | None = None) -> Resour
     except (ValueError, TypeError, RecursionError) as exc:
         raise invalid_resource(declared, [str(exc)[:200]]) from exc
     return resource
+
+
+def validate_for_write(resource: Any, resource_type: str | None = None) -> Resource:
+    """What a store accepts: an R4B-valid resource whose required bindings hold too.
+
+    Reads from another server are checked with ``validate_resource`` only, so a code that
+    server accepted never makes its data unreadable here.
+    """
+    checked = validate_resource(resource, resource_type)
+    if issues := binding_issues(checked):
+        raise invalid_resource(str(checked["resourceType"]), issues)
+    return checked

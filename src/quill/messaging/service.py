@@ -14,7 +14,7 @@ from quill.access.policy import can_see_patient, ensure_can_see_patient, patient
 from quill.audit.service import Auditor
 from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
-from quill.fhir.port import FhirStore
+from quill.fhir.port import FhirStore, existing_patient
 from quill.identity.caller import Caller
 from quill.identity.levels import PermissionLevel, is_staff
 from quill.identity.models import User
@@ -190,7 +190,7 @@ class MessagingService:
 
     async def create(self, body: ConversationCreateIn) -> Conversation:
         await ensure_can_see_patient(self.db, self.caller, body.patient_id)
-        await self.fhir.read("Patient", body.patient_id)  # NotFound when it does not exist
+        await existing_patient(self.fhir, body.patient_id)  # 404 when absent or deleted
         include_patient = body.include_patient_as_participant or (
             self.caller.fhir_patient_id == body.patient_id)
         others = await self._invitees(body, include_patient)

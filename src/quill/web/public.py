@@ -22,4 +22,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/api/docs"),
     ("GET", "/api/redoc"),
     ("GET", "/metrics"),
+    # FHIR capability discovery: clients read it before they authenticate. The statement
+    # holds no data, only what the facade supports.
+    ("GET", "/fhir/metadata"),
 })

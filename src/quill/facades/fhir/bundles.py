@@ -12,6 +12,7 @@ from quill.fhir.port import (
     Delete,
     HistoryEntry,
     Put,
+    Resource,
     SearchPage,
     TransactionEntry,
     TransactionResult,
@@ -23,15 +24,16 @@ from quill.fhir.port import (
 MAX_TRANSACTION_ENTRIES = 100
 
 
-def search_bundle(base: str, self_url: str, page: SearchPage, next_url: str | None
-                  ) -> dict[str, Any]:
+def search_bundle(base: str, self_url: str, page: SearchPage, next_url: str | None,
+                  included: Sequence[Resource] = ()) -> dict[str, Any]:
     links = [{"relation": "self", "url": self_url}]
     if next_url:
         links.append({"relation": "next", "url": next_url})
+    entries = [(r, "match") for r in page.resources] + [(r, "include") for r in included]
     return {
         "resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links,
         "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
-                   "search": {"mode": "match"}} for r in page.resources],
+                   "search": {"mode": mode}} for r, mode in entries],
     }
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from quill.facades.fhir.patching import JSON_PATCH
+from quill.facades.fhir.results import include_names
 from quill.fhir.query import COMMON
 from quill.fhir.searchparams import SUPPORTED_TYPES
 
-_INTERACTIONS = ["read", "vread", "update", "delete", "history-instance", "create",
+_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "create",
                  "search-type"]
 _COMMON_DOCS = {"_id": "logical id", "_lastUpdated": "eq/ge/le/gt/lt on meta.lastUpdated"}
 
@@ -32,6 +34,7 @@ def capability_statement(base_url: str, now: datetime) -> dict[str, Any]:
         "conditionalCreate": False,
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
+        "searchInclude": include_names(resource_type),
         "searchParam": _search_params(resource_type),
     } for resource_type in SUPPORTED_TYPES]
     return {
@@ -43,10 +46,12 @@ def capability_statement(base_url: str, now: datetime) -> dict[str, Any]:
         "implementation": {"description": "Quill FHIR facade", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
+        "patchFormat": [JSON_PATCH],
         "rest": [{
             "mode": "server",
             "documentation": ("Search result parameters: _count (default 50, max 200), "
-                              "_sort=_lastUpdated|-_lastUpdated; paging by the next link."),
+                              "_sort=_lastUpdated|-_lastUpdated, _summary=count, _include "
+                              "(see searchInclude); paging by the next link."),
             "security": {"description": "Admin session or bearer service token"},
             "resource": resources,
             "interaction": [{"code": "transaction"}],

@@ -17,8 +17,10 @@ from quill.web.observability import request_id_of
 
 log = logging.getLogger("quill.fhir")
 FHIR_JSON = "application/fhir+json"
-_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
-          412: "conflict", 422: "processing", 504: "timeout"}
+_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
+          405: "not-supported", 406: "not-supported", 409: "conflict", 410: "deleted",
+          412: "conflict", 415: "not-supported", 422: "processing", 501: "not-supported",
+          504: "timeout"}
 
 
 class FhirResponse(JSONResponse):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from quill.auth.deps import resolve_caller
-from quill.errors import Invalid, NotFound, QuillError, Unauthenticated
+from quill.errors import Invalid, PreconditionFailed, QuillError, Unauthenticated
 from quill.facades.fhir.bundles import (
     history_bundle,
     parse_transaction,
@@ -20,8 +21,24 @@ from quill.facades.fhir.bundles import (
     transaction_bundle,
 )
 from quill.facades.fhir.capability import capability_statement
+from quill.facades.fhir.negotiation import require_json
 from quill.facades.fhir.outcome import FhirResponse, FhirRoute
-from quill.fhir.port import FhirStore, Resource, etag, parse_etag, split_reference
+from quill.facades.fhir.patching import apply_patch, patch_operations
+from quill.facades.fhir.results import included, take_result_params
+from quill.facades.fhir.unsupported import (
+    EVERY_METHOD,
+    history_error,
+    interaction_error,
+    operation_error,
+)
+from quill.fhir.port import (
+    FhirStore,
+    Resource,
+    etag,
+    parse_etag,
+    split_reference,
+    version_of,
+)
 from quill.fhir.searchparams import date_range
 from quill.fhir.validation import check_type
 from quill.web.deps import DbSession, RequestAuditorDep
@@ -47,8 +64,12 @@ async def require_fhir_access(request: Request, db: DbSession) -> None:
                               headers={"WWW-Authenticate": "Bearer"})
 
 
+# Capability discovery comes before authentication for FHIR clients (SMART's prepare()
+# reads it first), so /metadata is the one public route; everything else is on ``router``.
+public_router = APIRouter(prefix="/fhir", route_class=FhirRoute, include_in_schema=False,
+                          dependencies=[Depends(require_json)])
 router = APIRouter(prefix="/fhir", route_class=FhirRoute, include_in_schema=False,
-                   dependencies=[Depends(require_fhir_access)])
+                   dependencies=[Depends(require_fhir_access), Depends(require_json)])
 
 
 async def get_store(request: Request, db: DbSession) -> FhirStore:
@@ -100,9 +121,28 @@ async def _body(request: Request) -> Any:
         raise Invalid({"message": "Malformed JSON body", "error_code": "malformed_json"}) from exc
 
 
-@router.get("/metadata")
+@public_router.get("/metadata")
 async def metadata(request: Request) -> FhirResponse:
     return FhirResponse(capability_statement(_base(request), platform_of(request).clock.now()))
+
+
+# Operations and type/system history come first: otherwise ``/Patient/$validate`` would be
+# read as the Patient with id "$validate".
+@router.api_route("/${operation}", methods=EVERY_METHOD)
+async def system_operation(operation: str) -> FhirResponse:
+    raise operation_error(None, operation)
+
+
+@router.api_route("/{resource_type}/${operation}", methods=EVERY_METHOD)
+@router.api_route("/{resource_type}/{resource_id}/${operation}", methods=EVERY_METHOD)
+async def resource_operation(resource_type: str, operation: str) -> FhirResponse:
+    raise operation_error(resource_type, operation)
+
+
+@router.api_route("/_history", methods=EVERY_METHOD)
+@router.api_route("/{resource_type}/_history", methods=EVERY_METHOD)
+async def wide_history(resource_type: str | None = None) -> FhirResponse:
+    raise history_error(resource_type)
 
 
 @router.post("")
@@ -121,20 +161,20 @@ async def transaction(request: Request, store: Store, auditor: RequestAuditorDep
 @router.get("/{resource_type}")
 async def search(request: Request, resource_type: str, store: Store) -> FhirResponse:
     check_type(resource_type)
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
     params: dict[str, list[str]] = {}
-    cursor: str | None = None
-    for name, value in request.query_params.multi_items():
-        if name == "_cursor":
-            cursor = value
-        else:
-            params.setdefault(name, []).append(value)
-    page = await store.search(resource_type, params, cursor=cursor)
+    for name, value in query:
+        params.setdefault(name, []).append(value)
+    wanted = take_result_params(resource_type, params)
+    page = await store.search(resource_type, params, count=0 if wanted.count_only else None,
+                              cursor=request.query_params.get("_cursor"))
+    extra = await included(store, page.resources, wanted.includes) if wanted.includes else []
     next_url = None
     if page.next_cursor:
-        query = [(k, v) for k, values in params.items() for v in values]
         next_url = (f"{_base(request)}/{resource_type}?"
                     f"{urlencode([*query, ('_cursor', page.next_cursor)])}")
-    return FhirResponse(search_bundle(_base(request), str(request.url), page, next_url))
+    return FhirResponse(search_bundle(_base(request), str(request.url), page, next_url,
+                                      extra))
 
 
 @router.post("/{resource_type}")
@@ -180,6 +220,27 @@ async def update(request: Request, resource_type: str, resource_id: str, store: 
     return _resource_response(stored, 201 if version == "1" else 200, location)
 
 
+@router.patch("/{resource_type}/{resource_id}")
+async def patch(request: Request, resource_type: str, resource_id: str, store: Store,
+                auditor: RequestAuditorDep) -> FhirResponse:
+    check_type(resource_type)
+    operations = patch_operations(request.headers.get("content-type", ""),
+                                  await _body(request))
+    current = await store.read(resource_type, resource_id)
+    version = version_of(current)
+    if_match = request.headers.get("if-match")
+    if if_match and parse_etag(if_match) != version:
+        raise PreconditionFailed({"message": "Version mismatch",
+                                  "error_code": "version_conflict", "current_version": version})
+    # The patch was applied to ``version``: a write in between is a conflict, not lost.
+    stored = await store.update(apply_patch(current, operations), expected_version=version)
+    await auditor.record("fhir.update", resource_type, resource_id,
+                         patient_id=_patient_of(stored, resource_type, resource_id))
+    location = f"{_base(request)}/{resource_type}/{resource_id}/_history/" \
+               f"{stored['meta']['versionId']}"
+    return _resource_response(stored, 200, location)
+
+
 @router.delete("/{resource_type}/{resource_id}")
 async def delete(resource_type: str, resource_id: str, store: Store,
                  auditor: RequestAuditorDep) -> Response:
@@ -205,12 +266,15 @@ async def vread(resource_type: str, resource_id: str, version_id: str, store: St
     return _resource_response(resource)
 
 
-@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-async def unsupported(path: str) -> FhirResponse:
-    raise NotFound(f"Unsupported FHIR interaction: /{path[:80]}")
+# Last: whatever no route above serves. Registered after every other route of both
+# routers, so the methods a path does serve can be read off the route table.
+@router.api_route("", methods=EVERY_METHOD)
+@router.api_route("/{path:path}", methods=EVERY_METHOD)
+async def unsupported(request: Request) -> FhirResponse:
+    raise interaction_error([*public_router.routes, *router.routes], _FALLBACKS,
+                            "/fhir", request.scope["path"])
 
 
-@router.api_route("", methods=["GET", "PUT", "PATCH", "DELETE"])
-async def unsupported_at_base() -> FhirResponse:
-    raise NotFound("Unsupported FHIR interaction at the base: POST a transaction Bundle")
+_FALLBACKS: set[Callable[..., Any]] = {system_operation, resource_operation, wide_history,
+                                       unsupported}
 
