@@ -11,8 +11,17 @@ import pytest
 
 from quill.clock import ManualClock
 from quill.errors import Invalid, NotFound, PreconditionFailed
-from quill.letters.composition import ARCHETYPE_ID, Letter, build_letter, read_letter
+from quill.letters.composition import (
+    ARCHETYPE_ID,
+    TEMPLATE_ID,
+    Letter,
+    build_letter,
+    read_letter,
+)
+from quill.openehr.embedded import EmbeddedCompositionStore
+from quill.openehr.http import EhrbaseCompositionStore
 from quill.openehr.port import CompositionStore, VersionUid
+from quill.openehr.template_upload import letter_template, upload_template
 
 NS = "contract_ns"
 UID = re.compile(r"^[0-9a-f-]{36}::[^:]+::\d+$")
@@ -24,10 +33,28 @@ def letter(clock: ManualClock, title: str, body: str = "Body", **kw: Any) -> dic
                                created_at=kw.get("at", clock.now())))
 
 
+NOTE_ARCHETYPE = "openEHR-EHR-COMPOSITION.encounter.v1"
+NOTE_TEMPLATE = "quill_test_note.v1"
+
+
 def other_kind(clock: ManualClock) -> dict[str, Any]:
+    """A composition of another template: the letter's shape under an encounter root."""
     data = letter(clock, "Not a letter")
-    data["archetype_node_id"] = "openEHR-EHR-COMPOSITION.encounter.v1"
+    data["archetype_node_id"] = NOTE_ARCHETYPE
+    data["archetype_details"]["archetype_id"]["value"] = NOTE_ARCHETYPE
+    data["archetype_details"]["template_id"]["value"] = NOTE_TEMPLATE
     return data
+
+
+async def add_note_template(store: CompositionStore) -> None:
+    """Upload the other template, as a template-checking server needs before its use."""
+    content = letter_template().replace(TEMPLATE_ID, NOTE_TEMPLATE).replace(
+        ARCHETYPE_ID, NOTE_ARCHETYPE)
+    if isinstance(store, EmbeddedCompositionStore):
+        await store.add_template(NOTE_TEMPLATE, content)
+    else:
+        assert isinstance(store, EhrbaseCompositionStore)
+        assert await upload_template(store.client, content) == "uploaded"
 
 
 async def test_ehr_is_created_once_per_subject(store: CompositionStore) -> None:
@@ -123,6 +150,7 @@ async def test_invalid_compositions_are_rejected(store: CompositionStore) -> Non
 async def test_list_is_newest_first_by_kind_with_keyset_paging(
     store: CompositionStore, clock: ManualClock
 ) -> None:
+    await add_note_template(store)
     ehr = await store.ensure_ehr("p1", NS)
     other = await store.ensure_ehr("p2", NS)
     start = clock.now()

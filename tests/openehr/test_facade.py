@@ -94,7 +94,7 @@ async def test_only_the_letter_list_query_is_accepted(
         assert response.status_code == 400, body
     rejected = await client.post("/openehr/v1/query/aql", json=bad_bodies[0],
                                  headers=admin.headers)
-    assert "Unsupported AQL" in rejected.json()["detail"]
+    assert "Unsupported AQL" in rejected.json()["message"]
     not_json = await client.post("/openehr/v1/query/aql", content=b"{", headers=admin.headers)
     assert not_json.status_code == 400
 

@@ -180,7 +180,7 @@ class EhrbaseCompositionStore:
         if status == 409:
             raise Conflict("openEHR server refused the write as a conflict")
         if status in (400, 422):
-            raise Invalid("openEHR server rejected the composition")
+            raise Invalid(f"openEHR server rejected the composition: {_reason(response)}")
         if status not in ((200, 201) if created else (200, 204)):
             raise self._unexpected(response)
 
@@ -213,6 +213,16 @@ class EhrbaseCompositionStore:
         response = await self._send("GET", "/ehr", params={
             "subject_id": "quill-health-probe", "subject_namespace": "quill_health"})
         return response.status_code in (200, 404)
+
+
+def _reason(response: httpx.Response) -> str:
+    """The server's own words: openEHR's ``message`` (EHRbase's too), else the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:500] if message else (response.text[:500] or "no reason given")
 
 
 def _summary(row: list[Any]) -> CompositionSummary:

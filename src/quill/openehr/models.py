@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quill.db.base import Base
@@ -16,8 +26,9 @@ class Ehr(Base):
     __table_args__ = (UniqueConstraint("subject_namespace", "subject_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    subject_id: Mapped[str] = mapped_column(String(128))
-    subject_namespace: Mapped[str] = mapped_column(String(128))
+    # Both empty for an EHR created without a subject (openEHR lets the server choose).
+    subject_id: Mapped[str | None] = mapped_column(String(128))
+    subject_namespace: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
 
 
@@ -39,10 +50,15 @@ class VersionedComposition(Base):
     start_time: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The latest version is a deletion: lists skip it, reads of the latest find nothing.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CompositionVersion(Base):
-    """Every committed version is kept, in canonical JSON, and stays readable."""
+    """Every committed version is kept, in canonical JSON, and stays readable.
+
+    A deletion is a version too (change type ``deleted``) and carries no data.
+    """
 
     __tablename__ = "openehr_composition_versions"
     __table_args__ = (UniqueConstraint("composition_id", "version"),)
@@ -51,7 +67,9 @@ class CompositionVersion(Base):
     composition_id: Mapped[str] = mapped_column(
         ForeignKey("openehr_compositions.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    change_type: Mapped[str] = mapped_column(String(16), default="creation",
+                                             server_default="creation")
     committed_at: Mapped[datetime]
 
 

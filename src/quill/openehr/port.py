@@ -149,7 +149,8 @@ def parse_time(value: object) -> datetime:
     except ValueError as exc:
         raise Invalid("Composition start time is not ISO 8601") from exc
     if moment.tzinfo is None:
-        raise Invalid("Composition start time needs a time zone")
+        raise Invalid(f"context/start_time {value!r} has no time zone: give an offset "
+                      "such as +01:00 or Z")
     return moment.astimezone(UTC)
 
 

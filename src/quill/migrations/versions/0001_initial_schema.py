@@ -64,8 +64,8 @@ def upgrade() -> None:
 
     op.create_table('openehr_ehrs',
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('subject_id', sa.String(length=128), nullable=False),
-    sa.Column('subject_namespace', sa.String(length=128), nullable=False),
+    sa.Column('subject_id', sa.String(length=128), nullable=True),
+    sa.Column('subject_namespace', sa.String(length=128), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_openehr_ehrs')),
     sa.UniqueConstraint('subject_namespace', 'subject_id', name=op.f('uq_openehr_ehrs_subject_namespace'))
@@ -197,6 +197,7 @@ def upgrade() -> None:
     sa.Column('start_time', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.ForeignKeyConstraint(['ehr_id'], ['openehr_ehrs.id'], name=op.f('fk_openehr_compositions_ehr_id_openehr_ehrs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_openehr_compositions'))
     )
@@ -337,7 +338,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('composition_id', sa.String(length=36), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=True),
+    sa.Column('change_type', sa.String(length=16), server_default='creation', nullable=False),
     sa.Column('committed_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['composition_id'], ['openehr_compositions.id'], name=op.f('fk_openehr_composition_versions_composition_id_openehr_compositions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_openehr_composition_versions')),
