@@ -195,3 +195,19 @@ async def test_busy_stream_ends_when_the_session_is_revoked(quick_check_app: Fas
             await db.execute(update(AuthSession).where(AuthSession.user_id == alice.user_id)
                              .values(revoked_at=runtime.clock.now()))
         await _drains_to_the_end(reader)
+
+
+async def test_busy_stream_ends_when_the_account_is_deactivated(
+    quick_check_app: FastAPI,
+) -> None:
+    app = quick_check_app
+    admin = await logged_in(app, "admin", level="admin")
+    alice = await logged_in(app, "alice")
+    async with serve(app) as base, flooding(app, alice.user_id), \
+            stream(base, alice.headers) as reader:
+        assert (await reader.event())[0] == "conversation.updated"
+        async with httpx.AsyncClient(base_url=base) as http:
+            off = await http.patch(f"/api/users/{alice.user_id}", json={"is_active": False},
+                                   headers=admin.headers)
+        assert off.status_code == 200
+        await _drains_to_the_end(reader)

@@ -31,6 +31,8 @@ class UserUpdate(BaseModel):
     additional_competencies: list[str] | None = Field(default=None, max_length=100)
     removed_competencies: list[str] | None = Field(default=None, max_length=100)
     system_permissions: str | None = None
+    # False deactivates the account (its sessions end at once), true reactivates it.
+    is_active: bool | None = None
 
 
 class UserSaved(BaseModel):
@@ -38,6 +40,7 @@ class UserSaved(BaseModel):
     id: int
     username: str
     email: str
+    is_active: bool
 
 
 class UserSummary(BaseModel):
@@ -45,6 +48,7 @@ class UserSummary(BaseModel):
     username: str
     email: str
     system_permissions: str
+    is_active: bool
 
 
 class UserList(BaseModel):
@@ -61,6 +65,7 @@ class UserDetail(BaseModel):
     additional_competencies: list[str]
     removed_competencies: list[str]
     system_permissions: str
+    is_active: bool
 
 
 class LinkPatientIn(BaseModel):
