@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     outbound_timeout_seconds: float = 10.0
     # Seconds of silence before a live event stream sends ": ping" (tests shorten it).
     events_ping_seconds: float = Field(default=15.0, gt=0)
+    # Seconds between a live stream's checks that its session, account and access still
+    # hold, whatever the traffic on it (tests shorten it).
+    events_recheck_seconds: float = Field(default=10.0, gt=0)
     # Argon2id cost; the defaults follow OWASP's recommendation (19 MiB, t=2, p=1).
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2

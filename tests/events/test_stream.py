@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -86,8 +87,8 @@ async def test_unauthenticated_is_401(client: httpx.AsyncClient) -> None:
 @pytest.fixture
 async def quick_ping_app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
     """Pings every 50 ms, so an idle stream's keep-alive (and its session check) comes soon."""
-    async with running_app(settings.model_copy(update={"events_ping_seconds": 0.05}),
-                           clock) as app:
+    quick = {"events_ping_seconds": 0.05, "events_recheck_seconds": 0.05}
+    async with running_app(settings.model_copy(update=quick), clock) as app:
         yield app
 
 
@@ -135,3 +136,78 @@ async def test_clinical_switch_off_is_503(app: FastAPI, client: httpx.AsyncClien
     response = await client.get(STREAM, headers=alice.headers)
     assert response.status_code == 503
     assert response.json() == {"detail": "Clinical services are disabled"}
+
+
+@pytest.fixture
+async def quick_check_app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
+    """Re-checks every 50 ms but pings only after the default 15 s of silence."""
+    async with running_app(settings.model_copy(update={"events_recheck_seconds": 0.05}),
+                           clock) as app:
+        yield app
+
+
+@asynccontextmanager
+async def flooding(app: FastAPI, user_id: int) -> AsyncIterator[None]:
+    """Keeps events flowing to ``user_id`` so its stream is never idle."""
+    bus = runtime_of(app).events
+
+    async def publish_forever() -> None:
+        while True:
+            await bus.publish(Event.create("conversation.updated", 1, recipients=[user_id]))
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(publish_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _drains_to_the_end(reader: SseReader) -> list[list[str]]:
+    # Bounded so that a stream which never ends fails the test instead of hanging it.
+    async with asyncio.timeout(20):
+        return await reader.rest()
+
+
+async def test_busy_stream_ends_at_logout(quick_check_app: FastAPI) -> None:
+    app = quick_check_app
+    alice = await logged_in(app, "alice")
+    async with serve(app) as base, flooding(app, alice.user_id), \
+            stream(base, alice.headers) as reader:
+        assert (await reader.event())[0] == "conversation.updated"
+        async with httpx.AsyncClient(base_url=base) as http:
+            out = await http.post("/api/auth/logout", headers=alice.headers)
+        assert out.status_code == 200
+        blocks = await _drains_to_the_end(reader)
+    assert [": ping"] not in blocks  # it ended through the re-check, not an idle ping
+
+
+async def test_busy_stream_ends_when_the_session_is_revoked(quick_check_app: FastAPI) -> None:
+    app = quick_check_app
+    alice = await logged_in(app, "alice")
+    runtime = runtime_of(app)
+    async with serve(app) as base, flooding(app, alice.user_id), \
+            stream(base, alice.headers) as reader:
+        assert (await reader.event())[0] == "conversation.updated"
+        async with runtime.session_factory() as db, db.begin():
+            await db.execute(update(AuthSession).where(AuthSession.user_id == alice.user_id)
+                             .values(revoked_at=runtime.clock.now()))
+        await _drains_to_the_end(reader)
+
+
+async def test_busy_stream_ends_when_the_account_is_deactivated(
+    quick_check_app: FastAPI,
+) -> None:
+    app = quick_check_app
+    admin = await logged_in(app, "admin", level="admin")
+    alice = await logged_in(app, "alice")
+    async with serve(app) as base, flooding(app, alice.user_id), \
+            stream(base, alice.headers) as reader:
+        assert (await reader.event())[0] == "conversation.updated"
+        async with httpx.AsyncClient(base_url=base) as http:
+            off = await http.patch(f"/api/users/{alice.user_id}", json={"is_active": False},
+                                   headers=admin.headers)
+        assert off.status_code == 200
+        await _drains_to_the_end(reader)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from quill.access.features import enabled_features_for_user
 from quill.access.models import StaffMembership
 from tests.audit_rows import audit_actions
-from tests.helpers import LoggedIn, logged_in, runtime_of
+from tests.helpers import LoggedIn, logged_in, make_organisation, runtime_of
 from tests.patients.support import put_patients
 
 VALID_TYPES = ("hospital_team", "gp_practice", "private_clinic", "department",
@@ -195,3 +195,23 @@ async def test_blank_name_is_a_400(app: FastAPI, client: httpx.AsyncClient) -> N
     response = await client.post("/api/organizations", json={"name": "   ", "type": "department"},
                                  headers=admin.headers)
     assert response.status_code == 400
+
+
+async def test_self_registered_users_are_never_listed_as_staff(
+    app: FastAPI, client: httpx.AsyncClient,
+) -> None:
+    clinician = await logged_in(app, "clinician", level="staff",
+                                profession="registered_nurse")
+    admin = await logged_in(app, "admin", level="admin")
+    org = await make_organisation(app, "Lakeside", staff=[clinician.user_id])
+    registered = await client.post("/api/auth/register", json={
+        "username": "walkin", "email": "walkin@example.org", "password": "a long passphrase",
+        "organisation_id": org})
+    assert registered.status_code == 200
+    for who in (clinician, admin):
+        detail = (await client.get(f"/api/organizations/{org}", headers=who.headers)).json()
+        assert [m["username"] for m in detail["staff_members"]] == ["clinician"]
+        assert detail["staff_count"] == 1
+        assert "walkin@example.org" not in str(detail)
+    colleagues = await client.get("/api/users", headers=clinician.headers)
+    assert [u["username"] for u in colleagues.json()["users"]] == ["clinician"]

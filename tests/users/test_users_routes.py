@@ -39,7 +39,7 @@ async def test_admin_creates_a_user(app: FastAPI, client: httpx.AsyncClient) -> 
     assert response.status_code == 200
     body = response.json()
     assert body == {"detail": "created", "id": body["id"], "username": "nina",
-                    "email": "nina@example.org"}
+                    "email": "nina@example.org", "is_active": True}
     user = await stored(app, body["id"])
     assert user.system_permissions == "staff"
     assert user.base_profession == "registered_nurse"
@@ -115,7 +115,8 @@ async def test_update_changes_fields_and_audits(app: FastAPI, client: httpx.Asyn
         "base_profession": "pharmacist", "removed_competencies": ["prescribe_non_controlled"]})
     assert response.status_code == 200
     assert response.json() == {"detail": "updated", "id": target.user_id,
-                               "username": "target", "email": "new@example.org"}
+                               "username": "target", "email": "new@example.org",
+                               "is_active": True}
     user = await stored(app, target.user_id)
     assert (user.full_name, user.system_permissions, user.base_profession) == (
         "New Name", "staff", "pharmacist")
@@ -197,7 +198,7 @@ async def test_get_user_detail(app: FastAPI, client: httpx.AsyncClient) -> None:
         "id": target.user_id, "username": "target", "email": "target@example.org",
         "name": "Target", "base_profession": "paramedic",
         "additional_competencies": ["interpret_ecg"], "removed_competencies": [],
-        "system_permissions": "staff"}
+        "system_permissions": "staff", "is_active": True}
     assert (await client.get("/api/users/424242", headers=admin.headers)).status_code == 404
 
 

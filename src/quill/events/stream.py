@@ -31,12 +31,15 @@ def frame(event: Event) -> bytes:
 
 
 async def event_frames(
-    bus: EventBus, user_id: int, *, ping_seconds: float, still_allowed: StillAllowed
+    bus: EventBus, user_id: int, *, ping_seconds: float, recheck_seconds: float,
+    still_allowed: StillAllowed,
 ) -> AsyncIterator[bytes]:
-    """Frames for ``user_id``: its events as they come, a ping when idle.
+    """Frames for ``user_id``: its events as they come, a ping after ``ping_seconds`` of
+    silence.
 
-    ``still_allowed`` is asked at every ping, so a stream ends soon after its session is
-    revoked or the account disabled.
+    ``still_allowed`` is asked every ``recheck_seconds`` on a clock of its own, not only
+    when the stream is idle: a busy stream must end as soon after logout, revocation or
+    deactivation as a quiet one.
     """
     async with AsyncExitStack() as stack:
         try:
@@ -45,15 +48,24 @@ async def event_frames(
             log.warning("could not subscribe to live events", exc_info=True)
             return
         yield OPENED
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + recheck_seconds
+        next_ping = loop.time() + ping_seconds
         while True:
-            try:
-                event = await asyncio.wait_for(subscription.get(), ping_seconds)
-            except TimeoutError:
+            if loop.time() >= next_check:
                 if not await still_allowed():
                     return
+                next_check = loop.time() + recheck_seconds
+            if loop.time() >= next_ping:
                 yield PING
+                next_ping = loop.time() + ping_seconds
+            wait = max(0.0, min(next_check, next_ping) - loop.time())
+            try:
+                event = await asyncio.wait_for(subscription.get(), wait)
+            except TimeoutError:
                 continue
             yield frame(event)
+            next_ping = loop.time() + ping_seconds
 
 
 class EventStreamResponse(StreamingResponse):

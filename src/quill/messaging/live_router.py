@@ -45,6 +45,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 async def conversation_events(caller: CurrentCaller, platform: PlatformDep) -> Response:
     frames = event_frames(
         platform.events, caller.user_id, ping_seconds=platform.settings.events_ping_seconds,
+        recheck_seconds=platform.settings.events_recheck_seconds,
         still_allowed=still_allowed(platform.session_factory, platform.clock, caller.user_id,
                                     caller.session_id),
     )

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from quill.access.policy import patient_filter
 from quill.db.keyset import decode_values, encode_values
+from quill.identity.caller import Caller
+from quill.identity.levels import is_staff
 from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationParticipant, Message
 
@@ -67,6 +70,65 @@ def _unread_count(user_id: int, last_read: Any) -> Any:
 MINE = aliased(ConversationParticipant, name="mine")
 LAST = aliased(Message, name="last_message")
 P = ConversationParticipant
+
+
+# Its own alias: inside a listing that walks the participant rows, an unaliased probe
+# would correlate with the outer query's rows instead of looking up the caller's own.
+MEMBER = aliased(ConversationParticipant, name="member")
+
+
+def thread_visibility(caller: Caller) -> ColumnElement[bool] | None:
+    """The one rule for which threads a caller may see; None means every thread.
+
+    Staff and above see every thread about a patient they may see. Anyone else (patient
+    users, relatives, outside clinicians) sees a thread about their own record only when it
+    includes the patient, and a thread about anyone else only when they take part in it:
+    the staff's own discussion is never theirs to read. Reads, lists, posts and live events
+    all ask this rule.
+    """
+    sees_patient = patient_filter(caller, Conversation.patient_id)
+    if is_staff(caller.level):
+        return sees_patient
+    takes_part = select(literal(1)).where(
+        MEMBER.conversation_id == Conversation.id, MEMBER.user_id == caller.user_id).exists()
+    own: ColumnElement[bool] = (Conversation.patient_id == caller.fhir_patient_id
+                                if caller.fhir_patient_id else false())
+    allowed = or_(and_(own, Conversation.include_patient_as_participant.is_(True)),
+                  and_(not_(own), takes_part))
+    return allowed if sees_patient is None else and_(sees_patient, allowed)
+
+
+def _or_everything(rule: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    return true() if rule is None else rule
+
+
+async def visible_conversation(db: AsyncSession, caller: Caller, conversation_id: int
+                               ) -> Conversation | None:
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    rule = thread_visibility(caller)
+    if rule is not None:
+        query = query.where(rule)
+    return (await db.execute(query)).scalar_one_or_none()
+
+
+async def who_may_see(db: AsyncSession, conversation_id: int, user_ids: Sequence[int]
+                      ) -> list[int]:
+    """Of ``user_ids``, the active users who may see the thread now, in the given order.
+
+    One statement: the rule for each user is one column of a single row.
+    """
+    users = (await db.execute(select(User).where(User.id.in_(set(user_ids)),
+                                                 User.is_active.is_(True)))).scalars().all()
+    if not users:
+        return []
+    columns = [_or_everything(thread_visibility(Caller.of(user))).label(f"u{user.id}")
+               for user in users]
+    row = (await db.execute(select(*columns).where(Conversation.id == conversation_id))
+           ).one_or_none()
+    if row is None:
+        return []
+    allowed = {user.id for user, seen in zip(users, row, strict=True) if seen}
+    return [uid for uid in user_ids if uid in allowed]
 
 
 def _after(cursor: str | None, updated: Any, ident: Any) -> list[ColumnElement[bool]]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quill.access.policy import can_see_patient, ensure_can_see_patient, patient_filter
+from quill.access.policy import can_see_patient, ensure_can_see_patient
 from quill.audit.service import Auditor
 from quill.clock import Clock, IdSource
 from quill.errors import Conflict, Forbidden, Invalid, NotFound
@@ -89,10 +89,8 @@ class MessagingService:
 
     async def conversation(self, conversation_id: int) -> Conversation:
         """A thread the caller may at least read; 404 otherwise (existence is not revealed)."""
-        conversation = await self.db.get(Conversation, conversation_id)
-        if conversation is None or not await can_see_patient(
-            self.db, self.caller, conversation.patient_id
-        ):
+        conversation = await repo.visible_conversation(self.db, self.caller, conversation_id)
+        if conversation is None:
             raise NotFound("Conversation not found")
         return conversation
 
@@ -122,8 +120,8 @@ class MessagingService:
     async def list_mine(self, *, status: ConversationStatus | None, patient_id: str | None,
                         limit: int, cursor: str | None) -> ThreadPage:
         """The caller's own threads, newest activity first."""
-        # Threads about patients the caller can no longer see drop out of the list.
-        visible = patient_filter(self.caller, Conversation.patient_id)
+        # Threads the caller can no longer see (access revoked, staff-only) drop out.
+        visible = repo.thread_visibility(self.caller)
         filters = [] if visible is None else [visible]
         filters += _status_filter(status)
         if patient_id is not None:
@@ -137,7 +135,10 @@ class MessagingService:
                                limit: int, cursor: str | None) -> ThreadPage:
         """Every thread about a patient the caller may see, participant or not; audited."""
         await ensure_can_see_patient(self.db, self.caller, patient_id)
+        visible = repo.thread_visibility(self.caller)
         filters = [Conversation.patient_id == patient_id, *_status_filter(status)]
+        if visible is not None:
+            filters.append(visible)
         page = await repo.list_conversations(self.db, self.caller.user_id,
                                              participant_only=False, filters=filters,
                                              limit=limit, cursor=cursor)
@@ -214,7 +215,7 @@ class MessagingService:
         await write_root(self.db, self.fhir, conversation, new=True)
         await self.auditor.record("conversation.create", "Conversation", str(conversation.id),
                                   patient_id=conversation.patient_id)
-        self._notify("message.created", conversation, first.id, others)
+        await self._notify("message.created", conversation, first.id, others)
         return conversation
 
     async def _invitees(self, body: ConversationCreateIn, include_patient: bool) -> list[int]:
@@ -274,7 +275,7 @@ class MessagingService:
                                   patient_id=conversation.patient_id)
         recipients = [u for u in await repo.participant_ids(self.db, conversation.id)
                       if u != self.caller.user_id]
-        self._notify("message.created", conversation, message.id, recipients)
+        await self._notify("message.created", conversation, message.id, recipients)
         return MessageRow(message, self.caller.username, self.caller.user.full_name)
 
     async def _check_amends(self, conversation: Conversation, amends_id: int) -> None:
@@ -293,7 +294,7 @@ class MessagingService:
             await write_root(self.db, self.fhir, conversation)
             await self.auditor.record("conversation.status", "Conversation",
                                       str(conversation.id), patient_id=conversation.patient_id)
-            self._notify("conversation.updated", conversation, None,
+            await self._notify("conversation.updated", conversation, None,
                          await repo.participant_ids(self.db, conversation.id))
 
     async def add_participant(self, conversation: Conversation, body: ParticipantIn
@@ -325,7 +326,7 @@ class MessagingService:
         await write_root(self.db, self.fhir, conversation)
         await self.auditor.record("conversation.participant", "Conversation",
                                   str(conversation.id), patient_id=conversation.patient_id)
-        self._notify("conversation.updated", conversation, None,
+        await self._notify("conversation.updated", conversation, None,
                      await repo.participant_ids(self.db, conversation.id))
         return joined
 
@@ -341,9 +342,17 @@ class MessagingService:
         mine = await self._require_participant(conversation)
         mine.last_read_at = self.clock.now()
 
-    def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
-                recipients: list[int]) -> None:
-        self.notices.append(Notice(kind, conversation.id, message_id, tuple(recipients)))
+    async def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
+                      recipients: list[int]) -> None:
+        """Queue a notice for those recipients who may see the thread at this moment.
+
+        Asked here, in the transaction that makes the change, so a participant whose grant
+        was revoked or who left the organisation gets neither the event nor the push.
+        """
+        await self.db.flush()
+        allowed = await repo.who_may_see(self.db, conversation.id, recipients)
+        if allowed:
+            self.notices.append(Notice(kind, conversation.id, message_id, tuple(allowed)))
 
 
 def _status_filter(status: ConversationStatus | None) -> list[ColumnElement[bool]]:

@@ -25,6 +25,11 @@ from quill.identity.levels import PermissionLevel, is_staff, parse_level
 from quill.identity.models import User
 from quill.organisations.schemas import OrganisationIn, OrganisationPatch
 
+# A membership row can also hold a self-registered, patient-level account (registration
+# with an organisation records it there as the account's primary organisation). Those are
+# never staff: staff lists and counts show staff-level users only.
+STAFF_LEVELS = tuple(level.value for level in PermissionLevel if is_staff(level))
+
 
 def require_type(value: str) -> str:
     try:
@@ -98,7 +103,7 @@ class OrganisationService:
         staff, patients = await self._members(oid)
         return OrganisationMembers(
             organisation=organisation, staff=staff, patients=patients,
-            staff_count=await self._count(StaffMembership, oid),
+            staff_count=len(staff),
             patient_count=await self._count(PatientMembership, oid),
         )
 
@@ -229,7 +234,9 @@ class OrganisationService:
         staff = (await self.db.execute(
             select(User, StaffMembership.is_primary)
             .join(StaffMembership, StaffMembership.user_id == User.id)
-            .where(StaffMembership.organisation_id == oid).order_by(User.id)
+            .where(StaffMembership.organisation_id == oid,
+                   User.system_permissions.in_(STAFF_LEVELS))
+            .order_by(User.id)
         )).all()
         patients = (await self.db.execute(
             select(PatientMembership).where(PatientMembership.organisation_id == oid)
@@ -237,7 +244,6 @@ class OrganisationService:
         )).scalars().all()
         return [(user, primary) for user, primary in staff], list(patients)
 
-    async def _count(self, model: type[StaffMembership] | type[PatientMembership],
-                     oid: int) -> int:
+    async def _count(self, model: type[PatientMembership], oid: int) -> int:
         query = select(func.count(model.id)).where(model.organisation_id == oid)
         return int((await self.db.execute(query)).scalar_one())

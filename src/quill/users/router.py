@@ -42,7 +42,8 @@ UserServiceDep = Annotated[UserService, Depends(get_service)]
 
 
 def _saved(detail: str, user: User) -> UserSaved:
-    return UserSaved(detail=detail, id=user.id, username=user.username, email=user.email)
+    return UserSaved(detail=detail, id=user.id, username=user.username, email=user.email,
+                     is_active=user.is_active)
 
 
 # Each route names its gate before the service, so the caller is resolved (and refused)
@@ -70,7 +71,8 @@ async def list_users(
                                     limit=limit, cursor=cursor)
     return UserList(
         users=[UserSummary(id=u.id, username=u.username, email=u.email,
-                           system_permissions=u.system_permissions) for u in page.users],
+                           system_permissions=u.system_permissions, is_active=u.is_active)
+               for u in page.users],
         next_cursor=page.next_cursor,
     )
 
@@ -84,7 +86,7 @@ async def get_user(user_id: IdPath, caller: AdminCaller,
         base_profession=user.base_profession,
         additional_competencies=list(user.additional_competencies),
         removed_competencies=list(user.removed_competencies),
-        system_permissions=user.system_permissions,
+        system_permissions=user.system_permissions, is_active=user.is_active,
     )
 
 

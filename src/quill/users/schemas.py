@@ -36,6 +36,8 @@ class UserUpdate(BaseModel):
     additional_competencies: list[CatalogueId] | None = Field(default=None, max_length=100)
     removed_competencies: list[CatalogueId] | None = Field(default=None, max_length=100)
     system_permissions: CatalogueId | None = None
+    # False deactivates the account (its sessions end at once), true reactivates it.
+    is_active: bool | None = None
 
 
 class UserSaved(BaseModel):
@@ -43,6 +45,7 @@ class UserSaved(BaseModel):
     id: int
     username: str
     email: str
+    is_active: bool
 
 
 class UserSummary(BaseModel):
@@ -50,6 +53,7 @@ class UserSummary(BaseModel):
     username: str
     email: str
     system_permissions: str
+    is_active: bool
 
 
 class UserList(BaseModel):
@@ -66,6 +70,7 @@ class UserDetail(BaseModel):
     additional_competencies: list[str]
     removed_competencies: list[str]
     system_permissions: str
+    is_active: bool
 
 
 class LinkPatientIn(BaseModel):

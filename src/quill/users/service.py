@@ -43,6 +43,15 @@ def _change_of(body: UserCreate | UserUpdate) -> CompetencyChange:
     return change
 
 
+def _activity_change(user: User, is_active: bool | None, *, is_self: bool) -> bool:
+    """Whether the body changes the account's active flag; nobody switches their own."""
+    if is_active is None or is_active == user.is_active:
+        return False
+    if is_self:
+        raise Forbidden("You cannot deactivate or reactivate your own account")
+    return True
+
+
 @dataclass(frozen=True)
 class UserPage:
     users: list[User]
@@ -104,18 +113,25 @@ class UserService:
             ensure_may_manage(self.caller.level, current)
         if new_level is not None:
             ensure_may_set_level(self.caller.level, new_level, current=current, is_self=is_self)
+        activity_changed = _activity_change(user, body.is_active, is_self=is_self)
         competencies_changed = apply_change(self.caller.user, user, change)
         password_changed = await self._apply_identity(user, body)
         if new_level is not None:
             user.system_permissions = new_level.value
+        if activity_changed:
+            user.is_active = bool(body.is_active)
         user.updated_at = self.clock.now()
         await self._flush_unique()
-        if password_changed and not is_self:
-            # A password set by an admin ends the user's existing sessions.
+        if (password_changed and not is_self) or (activity_changed and not user.is_active):
+            # A password set by an admin, or a deactivation, ends the user's sessions; the
+            # commit also moves the caller cache's generation, so every worker drops them.
             await revoke_user_sessions(self.db, user.id, self.clock.now())
         level_changed = new_level is not None and new_level is not current
         await self._audit_update(user, level_changed=level_changed,
                                  competencies_changed=competencies_changed)
+        if activity_changed:
+            action = "user.reactivate" if user.is_active else "user.deactivate"
+            await self.auditor.record(action, "User", str(user.id))
         return user
 
     async def list_users(self, *, patient_id: str | None, permission_level: str | None,
