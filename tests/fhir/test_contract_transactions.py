@@ -54,7 +54,9 @@ async def test_placeholders_resolve_everywhere_in_the_resource(store: FhirStore)
                 "identifier": [{"system": "urn:ietf:rfc:3986", "value": PAT}]}),
     ])
     org, pat, comm = results[2].resource, results[0].resource, results[3].resource
-    assert org is not None and pat is not None and comm is not None
+    assert org is not None
+    assert pat is not None
+    assert comm is not None
     org_ref = f"Organization/{org['id']}"
     stored = await store.read("Patient", pat["id"])
     assert stored["managingOrganization"] == {"reference": org_ref}
@@ -96,9 +98,10 @@ async def test_conditional_create_in_a_transaction_reuses_the_match(store: FhirS
     matched, message, made = (r.resource for r in results)
     assert matched == existing
     assert (results[0].created, results[0].written) == (False, False)
-    assert message is not None and message["subject"] == {"reference":
-                                                          f"Patient/{existing['id']}"}
-    assert made is not None and results[2].created and results[2].written
+    assert message is not None
+    assert message["subject"] == {"reference": f"Patient/{existing['id']}"}
+    assert made is not None
+    assert (results[2].created, results[2].written) == (True, True)
     assert "gender" not in await store.read("Patient", existing["id"])
     assert [h.version_id for h in await store.history("Patient", existing["id"])] == ["1"]
     assert await count(store, "Patient", identifier=f"{MRN}|M-1") == 1
@@ -119,7 +122,8 @@ async def test_several_matches_fail_the_whole_transaction(store: FhirStore) -> N
 async def test_conditional_update_and_delete_entries(store: FhirStore) -> None:
     first = await store.transaction([ConditionalPut(patient("U-1"), f"identifier={MRN}|U-1")])
     created = first[0].resource
-    assert created is not None and first[0].created
+    assert created is not None
+    assert first[0].created
     second = await store.transaction([
         ConditionalPut(patient("U-1", gender="female"), f"identifier={MRN}|U-1",
                        full_url=PAT),
@@ -127,7 +131,8 @@ async def test_conditional_update_and_delete_entries(store: FhirStore) -> None:
                 "subject": {"reference": PAT}}),
     ])
     updated, message = second[0].resource, second[1].resource
-    assert updated is not None and message is not None
+    assert updated is not None
+    assert message is not None
     assert (updated["id"], updated["meta"]["versionId"]) == (created["id"], "2")
     assert updated["gender"] == "female"
     assert message["subject"] == {"reference": f"Patient/{created['id']}"}
