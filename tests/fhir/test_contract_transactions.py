@@ -83,6 +83,8 @@ async def test_unknown_placeholder_or_shared_full_url_writes_nothing(store: Fhir
     with pytest.raises(Invalid):
         await store.transaction([Create(patient("P-3"), full_url=PAT),
                                  Create(patient("P-4"), full_url=PAT)])
+    with pytest.raises(Invalid):
+        await store.transaction([Create(patient("P-5")), Put(patient("P-6"))])
     assert await count(store, "Patient", family="tx") == 0
 
 

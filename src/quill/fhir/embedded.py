@@ -236,7 +236,10 @@ class EmbeddedFhirStore:
 
     async def _plan(self, entry: Create | Put | ConditionalPut) -> _Plan:
         if isinstance(entry, Put):
-            return _Plan(entry.resource, str(entry.resource.get("id")), entry.expected_version)
+            resource_id = entry.resource.get("id")
+            if not isinstance(resource_id, str):
+                raise Invalid("An update needs the resource id")
+            return _Plan(entry.resource, check_id(resource_id), entry.expected_version)
         if isinstance(entry, ConditionalPut):
             target = await update_target(self, entry.resource, entry.criteria)
             if target.resource_id is None:

@@ -289,8 +289,10 @@ class HttpFhirStore:
         if isinstance(entry, ConditionalPut):
             request = {"method": "PUT", "url": f"{kind}?{criteria_query(kind, entry.criteria)}"}
         else:
-            request = {"method": "PUT",
-                       "url": f"{kind}/{check_id(str(entry.resource.get('id')))}"}
+            resource_id = entry.resource.get("id")
+            if not isinstance(resource_id, str):
+                raise Invalid("An update needs the resource id")
+            request = {"method": "PUT", "url": f"{kind}/{check_id(resource_id)}"}
             if entry.expected_version is not None:
                 request["ifMatch"] = etag(entry.expected_version)
         item: dict[str, Any] = {"resource": entry.resource, "request": request}
