@@ -1,6 +1,8 @@
 """FHIR: the store port and its embedded (SQL) and HTTP stores."""
 
 from quill.fhir.port import (
+    ConditionalDelete,
+    ConditionalPut,
     Create,
     Delete,
     FhirGateway,
@@ -22,7 +24,8 @@ from quill.fhir.port import (
 )
 
 __all__ = [
-    "Create", "Delete", "FhirGateway", "FhirStore", "HistoryEntry", "Put", "Resource",
-    "SearchPage", "SearchParams", "TransactionEntry", "TransactionResult", "etag", "iter_search",
-    "parse_etag", "reference", "reference_to", "split_reference", "version_of",
+    "ConditionalDelete", "ConditionalPut", "Create", "Delete", "FhirGateway", "FhirStore",
+    "HistoryEntry", "Put", "Resource", "SearchPage", "SearchParams", "TransactionEntry",
+    "TransactionResult", "etag", "iter_search", "parse_etag", "reference", "reference_to",
+    "split_reference", "version_of",
 ]

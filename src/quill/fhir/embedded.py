@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -18,10 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from quill.clock import Clock, IdSource
 from quill.db.session import database_answers
 from quill.errors import Conflict, Gone, Invalid, NotFound, PreconditionFailed
+from quill.fhir.conditional import single_match, update_target
 from quill.fhir.models import FhirResourceRow, FhirSearchIndexRow, FhirVersionRow
 from quill.fhir.patient_listing import SqlPatientLister
+from quill.fhir.placeholders import check_full_urls, resolve_placeholders
 from quill.fhir.port import (
+    ConditionalDelete,
+    ConditionalPut,
     Create,
+    Delete,
     FhirStore,
     HistoryEntry,
     PatientLister,
@@ -220,23 +226,86 @@ class EmbeddedFhirStore:
     async def transaction(self, entries: Sequence[TransactionEntry]
                           ) -> list[TransactionResult]:
         for entry in entries:
-            if isinstance(entry, Create | Put):
+            if isinstance(entry, Create | Put | ConditionalPut):
                 validate_for_write(entry.resource)
-        results: list[TransactionResult] = []
+        check_full_urls(e.full_url for e in entries if isinstance(e, Create | Put | ConditionalPut))
         # A savepoint: a failing entry undoes the earlier ones even if the caller goes on.
         async with self._db.begin_nested():
-            for entry in entries:
-                results.append(await self._apply(entry))
-        return results
+            return await self._run(entries)
 
-    async def _apply(self, entry: TransactionEntry) -> TransactionResult:
-        if isinstance(entry, Create):
-            return TransactionResult(await self.create(entry.resource), created=True)
+    async def _run(self, entries: Sequence[TransactionEntry]) -> list[TransactionResult]:
+        """R4 order (deletes, then creates, then updates); answers in the Bundle's order.
+        Every write's id is fixed before any resource is stored, so each placeholder
+        reference can be rewritten to the ``Type/id`` its entry gets."""
+        results: dict[int, TransactionResult] = {}
+        for index, entry in enumerate(entries):
+            if isinstance(entry, Delete | ConditionalDelete):
+                await self._apply_delete(entry)
+                results[index] = TransactionResult(None)
+        plans: dict[int, _Plan] = {}
+        aliases: dict[str, str] = {}
+        for index, entry in enumerate(entries):
+            if isinstance(entry, Create | Put | ConditionalPut):
+                plans[index] = plan = await self._plan(entry)
+                if entry.full_url is not None:
+                    aliases[entry.full_url] = f"{entry.resource['resourceType']}/{plan.resource_id}"
+        for index in sorted(plans, key=lambda i: not isinstance(entries[i], Create)):
+            results[index] = await self._execute(plans[index], aliases)
+        # Referential integrity once every create is stored: an entry may point at one the
+        # Bundle creates after it. (Updates check theirs as they are written.)
+        for index, plan in plans.items():
+            stored = results[index].resource
+            if plan.new and stored is not None:
+                await self._check_references(stored)
+        return [results[index] for index in range(len(entries))]
+
+    async def _apply_delete(self, entry: Delete | ConditionalDelete) -> None:
+        if isinstance(entry, Delete):
+            await self.delete(entry.resource_type, entry.resource_id)
+            return
+        match = await single_match(self, entry.resource_type, entry.criteria)
+        if match is not None:
+            await self.delete(entry.resource_type, str(match["id"]))
+
+    async def _plan(self, entry: Create | Put | ConditionalPut) -> _Plan:
         if isinstance(entry, Put):
-            stored = await self.update(entry.resource, expected_version=entry.expected_version)
-            return TransactionResult(stored, created=stored["meta"]["versionId"] == "1")
-        await self.delete(entry.resource_type, entry.resource_id)
-        return TransactionResult(None)
+            resource_id = entry.resource.get("id")
+            if not isinstance(resource_id, str):
+                raise Invalid("An update needs the resource id")
+            return _Plan(entry.resource, check_id(resource_id), entry.expected_version)
+        if isinstance(entry, ConditionalPut):
+            target = await update_target(self, entry.resource, entry.criteria)
+            if target.resource_id is None:
+                return _Plan(entry.resource, self._ids.new_id(), new=True)
+            return _Plan(entry.resource, target.resource_id, target.expected_version)
+        if entry.if_none_exist is not None:
+            match = await single_match(self, entry.resource["resourceType"],
+                                       entry.if_none_exist)
+            if match is not None:
+                return _Plan(entry.resource, str(match["id"]), existing=match)
+        return _Plan(entry.resource, self._ids.new_id(), new=True)
+
+    async def _execute(self, plan: _Plan, aliases: dict[str, str]) -> TransactionResult:
+        if plan.existing is not None:
+            return TransactionResult(plan.existing, created=False, written=False)
+        resource = resolve_placeholders(plan.resource, aliases)
+        if plan.new:
+            return TransactionResult(await self._write(resource, plan.resource_id, None,
+                                                       "POST"), created=True)
+        stored = await self.update({**resource, "id": plan.resource_id},
+                                   expected_version=plan.expected_version)
+        return TransactionResult(stored, created=stored["meta"]["versionId"] == "1")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One write of a transaction, decided before any is made."""
+
+    resource: Resource
+    resource_id: str
+    expected_version: str | None = None
+    new: bool = False  # a create under a fresh server id
+    existing: Resource | None = None  # a conditional create's match: nothing is written
 
 
 def _method(value: str) -> Method:

@@ -24,8 +24,11 @@ from quill.errors import (
     Upstream,
     UpstreamTimeout,
 )
+from quill.fhir.conditional import criteria_query
 from quill.fhir.patient_listing import SearchPatientLister
 from quill.fhir.port import (
+    ConditionalDelete,
+    ConditionalPut,
     Create,
     FhirStore,
     HistoryEntry,
@@ -304,32 +307,53 @@ class HttpFhirStore:
         if isinstance(entry, Create):
             validate_for_write(entry.resource)
             body = {k: v for k, v in entry.resource.items() if k != "id"}
-            return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
-                    "request": {"method": "POST", "url": entry.resource["resourceType"]}}
-        if isinstance(entry, Put):
-            validate_for_write(entry.resource)
-            url = f"{entry.resource['resourceType']}/{check_id(str(entry.resource.get('id')))}"
-            request: dict[str, str] = {"method": "PUT", "url": url}
-            if entry.expected_version is not None:
-                request["ifMatch"] = etag(entry.expected_version)
-            return {"resource": entry.resource, "request": request}
+            request: dict[str, str] = {"method": "POST", "url": entry.resource["resourceType"]}
+            if entry.if_none_exist is not None:
+                request["ifNoneExist"] = criteria_query(entry.resource["resourceType"],
+                                                        entry.if_none_exist)
+            return {"fullUrl": entry.full_url or f"urn:uuid:{uuid.uuid4()}", "resource": body,
+                    "request": request}
+        if isinstance(entry, Put | ConditionalPut):
+            return self._put_entry(entry)
         check_type(entry.resource_type)
+        if isinstance(entry, ConditionalDelete):
+            query = criteria_query(entry.resource_type, entry.criteria)
+            return {"request": {"method": "DELETE", "url": f"{entry.resource_type}?{query}"}}
         return {"request": {"method": "DELETE",
                             "url": f"{entry.resource_type}/{check_id(entry.resource_id)}"}}
+
+    def _put_entry(self, entry: Put | ConditionalPut) -> dict[str, Any]:
+        validate_for_write(entry.resource)
+        kind = entry.resource["resourceType"]
+        if isinstance(entry, ConditionalPut):
+            request = {"method": "PUT", "url": f"{kind}?{criteria_query(kind, entry.criteria)}"}
+        else:
+            resource_id = entry.resource.get("id")
+            if not isinstance(resource_id, str):
+                raise Invalid("An update needs the resource id")
+            request = {"method": "PUT", "url": f"{kind}/{check_id(resource_id)}"}
+            if entry.expected_version is not None:
+                request["ifMatch"] = etag(entry.expected_version)
+        item: dict[str, Any] = {"resource": entry.resource, "request": request}
+        if entry.full_url is not None:
+            item["fullUrl"] = entry.full_url
+        return item
 
     async def _result(self, item: Any, entry: TransactionEntry) -> TransactionResult:
         response = (item or {}).get("response") or {} if isinstance(item, dict) else {}
         created = str(response.get("status", "")).startswith("201")
-        if not isinstance(entry, Create | Put):
+        if not isinstance(entry, Create | Put | ConditionalPut):
             return TransactionResult(None)
+        # A conditional create that found its match answers 200: nothing was written.
+        written = created or not (isinstance(entry, Create) and entry.if_none_exist)
         resource = item.get("resource") if isinstance(item, dict) else None
         if isinstance(resource, dict):
-            return TransactionResult(self._resource(resource), created)
+            return TransactionResult(self._resource(resource), created, written)
         location = response.get("location")
         if not isinstance(location, str):
             raise Upstream("FHIR transaction entry has neither resource nor location")
         fetched = self._json(await self._send("GET", self._follow(location)))
-        return TransactionResult(self._resource(fetched), created)
+        return TransactionResult(self._resource(fetched), created, written)
 
     async def metadata_ok(self) -> bool:
         response = await self._send("GET", "metadata")

@@ -44,9 +44,17 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class Create:
-    """Create with a server-assigned id."""
+    """Create with a server-assigned id.
+
+    ``full_url`` is the entry's placeholder (``urn:uuid:...``): other entries of the same
+    transaction may reference it and get the assigned ``Type/id`` instead.
+    ``if_none_exist`` (search parameters, ``identifier=sys|val``) makes it conditional: one
+    match is returned without a write, several fail the transaction with 412.
+    """
 
     resource: Resource
+    full_url: str | None = None
+    if_none_exist: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,17 @@ class Put:
 
     resource: Resource
     expected_version: str | None = None
+    full_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ConditionalPut:
+    """Update the one resource ``criteria`` (search parameters) match; create when none
+    does; 412 when several do."""
+
+    resource: Resource
+    criteria: str
+    full_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,15 +82,25 @@ class Delete:
     resource_id: str
 
 
-TransactionEntry = Create | Put | Delete
+@dataclass(frozen=True)
+class ConditionalDelete:
+    """Delete the one resource ``criteria`` match (nothing when none does; 412 if several)."""
+
+    resource_type: str
+    criteria: str
+
+
+TransactionEntry = Create | Put | ConditionalPut | Delete | ConditionalDelete
 
 
 @dataclass(frozen=True)
 class TransactionResult:
-    """Per entry: the stored resource (None for a delete) and whether it was created."""
+    """Per entry: the stored resource (None for a delete) and whether it was created.
+    ``written`` is False when a conditional create found its match and wrote nothing."""
 
     resource: Resource | None
     created: bool = False
+    written: bool = True
 
 
 class FhirStore(Protocol):

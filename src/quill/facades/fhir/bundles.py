@@ -8,6 +8,8 @@ from typing import Any
 
 from quill.errors import Invalid
 from quill.fhir.port import (
+    ConditionalDelete,
+    ConditionalPut,
     Create,
     Delete,
     HistoryEntry,
@@ -82,27 +84,64 @@ def transaction_bundle(base: str, results: Sequence[TransactionResult]) -> dict[
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": items}
 
 
+def _optional_text(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"{what} must be a non-empty string")
+    return value
+
+
+def _type_url(url: str) -> tuple[str, str | None, str | None]:
+    """``Type/id`` → (Type, id, None); ``Type?criteria`` → (Type, None, criteria)."""
+    path, mark, query = url.partition("?")
+    if mark:
+        if "/" in path.strip("/") or not path.strip("/"):
+            raise Invalid("Conditional entries need a Type?criteria url")
+        return path.strip("/"), None, query
+    kind, ident = split_reference(path)
+    if kind is None:
+        raise Invalid("Entries need a Type/id url")
+    return kind, ident, None
+
+
+def _delete_entry(url: str) -> TransactionEntry:
+    kind, ident, criteria = _type_url(url)
+    if criteria is not None:
+        return ConditionalDelete(kind, criteria)
+    return Delete(kind, str(ident))
+
+
+def _put_entry(resource: dict[str, Any], request: dict[str, Any], full_url: str | None
+               ) -> TransactionEntry:
+    kind, ident, criteria = _type_url(str(request.get("url", "")))
+    if kind != resource.get("resourceType"):
+        raise Invalid("PUT entry url does not match its resource")
+    if criteria is not None:
+        return ConditionalPut(resource, criteria, full_url)
+    if resource.setdefault("id", ident) != ident:
+        raise Invalid("PUT entry url does not match its resource")
+    if_match = request.get("ifMatch")
+    return Put(resource, parse_etag(if_match) if isinstance(if_match, str) else None,
+               full_url)
+
+
 def _entry(item: Any) -> TransactionEntry:
     if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
         raise Invalid("Every transaction entry needs a request")
     request = item["request"]
     method, url = str(request.get("method", "")).upper(), str(request.get("url", ""))
     resource = item.get("resource")
+    full_url = _optional_text(item.get("fullUrl"), "fullUrl")
     if method == "DELETE":
-        kind, ident = split_reference(url.split("?")[0])
-        if kind is None:
-            raise Invalid("DELETE entries need a Type/id url")
-        return Delete(kind, ident)
+        return _delete_entry(url)
     if not isinstance(resource, dict):
         raise Invalid(f"{method or 'The'} entry needs a resource")
     if method == "POST":
-        return Create(resource)
+        return Create(resource, full_url,
+                      _optional_text(request.get("ifNoneExist"), "request.ifNoneExist"))
     if method == "PUT":
-        kind, ident = split_reference(url.split("?")[0])
-        if kind != resource.get("resourceType") or resource.setdefault("id", ident) != ident:
-            raise Invalid("PUT entry url does not match its resource")
-        if_match = request.get("ifMatch")
-        return Put(resource, parse_etag(if_match) if isinstance(if_match, str) else None)
+        return _put_entry(resource, request, full_url)
     raise Invalid(f"Unsupported transaction method {method[:10]!r}")
 
 

@@ -31,9 +31,9 @@ def capability_statement(base_url: str, now: datetime) -> dict[str, Any]:
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
-        "conditionalCreate": False,
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalCreate": True,
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
         "searchInclude": include_names(resource_type),
         "searchParam": _search_params(resource_type),
     } for resource_type in SUPPORTED_TYPES]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from quill.auth.deps import resolve_caller
-from quill.errors import Invalid, PreconditionFailed, QuillError, Unauthenticated
+from quill.errors import Invalid, NotAllowed, PreconditionFailed, QuillError, Unauthenticated
 from quill.facades.fhir.bundles import (
     history_bundle,
     parse_transaction,
@@ -31,6 +31,7 @@ from quill.facades.fhir.unsupported import (
     interaction_error,
     operation_error,
 )
+from quill.fhir.conditional import single_match, update_target
 from quill.fhir.port import (
     FhirStore,
     Resource,
@@ -39,6 +40,7 @@ from quill.fhir.port import (
     split_reference,
     version_of,
 )
+from quill.fhir.query import IGNORED
 from quill.fhir.searchparams import date_range
 from quill.fhir.validation import check_type
 from quill.web.deps import DbSession, RequestAuditorDep
@@ -145,6 +147,13 @@ async def wide_history(resource_type: str | None = None) -> FhirResponse:
     raise history_error(resource_type)
 
 
+# Before the type-level routes, whose ``{resource_type}`` would otherwise take "metadata".
+@router.api_route("/metadata", methods=[m for m in EVERY_METHOD if m != "GET"])
+async def metadata_other_methods() -> FhirResponse:
+    raise NotAllowed({"message": "This interaction is not supported here; allowed: GET",
+                      "error_code": "not_supported"}, headers={"Allow": "GET"})
+
+
 @router.post("")
 @router.post("/")
 async def transaction(request: Request, store: Store, auditor: RequestAuditorDep) -> FhirResponse:
@@ -153,7 +162,8 @@ async def transaction(request: Request, store: Store, auditor: RequestAuditorDep
     for result in results:
         if result.resource is not None:
             rtype, rid = result.resource["resourceType"], result.resource["id"]
-            await auditor.record("fhir.write", rtype, rid,
+            # A conditional create that matched wrote nothing but disclosed the match.
+            await auditor.record("fhir.write" if result.written else "fhir.read", rtype, rid,
                                  patient_id=_patient_of(result.resource, rtype, rid))
     return FhirResponse(transaction_bundle(_base(request), results))
 
@@ -177,19 +187,76 @@ async def search(request: Request, resource_type: str, store: Store) -> FhirResp
                                       extra))
 
 
-@router.post("/{resource_type}")
-async def create(request: Request, resource_type: str, store: Store,
-                 auditor: RequestAuditorDep) -> FhirResponse:
+def _if_none_exist(request: Request) -> str | None:
+    """The conditional-create criteria: the R4 header, or search parameters on the POST
+    url as fhirpy's ``get_or_create`` sends them (both at once is ambiguous)."""
+    header = request.headers.get("if-none-exist")
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in IGNORED]
+    if header is not None and query:
+        raise Invalid("Send conditional-create criteria in If-None-Exist or the url, not both")
+    return header if header is not None else (urlencode(query) if query else None)
+
+
+async def _resource_body(request: Request, resource_type: str) -> Resource:
     check_type(resource_type)
     body = await _body(request)
     if not isinstance(body, dict) or body.get("resourceType") != resource_type:
         raise Invalid(f"The body must be a {resource_type} resource")
+    return body
+
+
+@router.post("/{resource_type}")
+async def create(request: Request, resource_type: str, store: Store,
+                 auditor: RequestAuditorDep) -> FhirResponse:
+    body = await _resource_body(request, resource_type)
+    criteria = _if_none_exist(request)
+    if criteria is not None:
+        match = await single_match(store, resource_type, criteria)
+        if match is not None:
+            await auditor.record("fhir.read", resource_type, match["id"],
+                                 patient_id=_patient_of(match, resource_type, match["id"]))
+            return _resource_response(match)
     stored = await store.create(body)
     rid, version = stored["id"], stored["meta"]["versionId"]
     await auditor.record("fhir.create", resource_type, rid,
                          patient_id=_patient_of(stored, resource_type, rid))
     location = f"{_base(request)}/{resource_type}/{rid}/_history/{version}"
     return _resource_response(stored, 201, location)
+
+
+def _criteria(request: Request, interaction: str) -> str:
+    if not request.url.query:
+        raise Invalid(f"A conditional {interaction} needs search criteria in the url")
+    return request.url.query
+
+
+@router.put("/{resource_type}")
+async def conditional_update(request: Request, resource_type: str, store: Store,
+                             auditor: RequestAuditorDep) -> FhirResponse:
+    body = await _resource_body(request, resource_type)
+    target = await update_target(store, body, _criteria(request, "update"))
+    if target.resource_id is None:
+        stored = await store.create(body)
+    else:
+        stored = await store.update({**body, "id": target.resource_id},
+                                    expected_version=target.expected_version)
+    rid, version = stored["id"], stored["meta"]["versionId"]
+    await auditor.record("fhir.update", resource_type, rid,
+                         patient_id=_patient_of(stored, resource_type, rid))
+    location = f"{_base(request)}/{resource_type}/{rid}/_history/{version}"
+    return _resource_response(stored, 201 if version == "1" else 200, location)
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(request: Request, resource_type: str, store: Store,
+                             auditor: RequestAuditorDep) -> Response:
+    check_type(resource_type)
+    match = await single_match(store, resource_type, _criteria(request, "delete"))
+    if match is not None:
+        await store.delete(resource_type, match["id"])
+        await auditor.record("fhir.delete", resource_type, match["id"],
+                             patient_id=_patient_of(match, resource_type, match["id"]))
+    return Response(status_code=204)
 
 
 @router.get("/{resource_type}/{resource_id}")
@@ -276,5 +343,5 @@ async def unsupported(request: Request) -> FhirResponse:
 
 
 _FALLBACKS: set[Callable[..., Any]] = {system_operation, resource_operation, wide_history,
-                                       unsupported}
+                                       metadata_other_methods, unsupported}
 
