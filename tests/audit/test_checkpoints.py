@@ -38,7 +38,8 @@ async def test_checkpoints_when_the_chain_grew_and_at_shutdown(
         assert await runtime.audit_checkpoints.checkpoint() is None  # nothing to pin yet
         await _audit(runtime.session_factory, clock, "first")
         point = await runtime.audit_checkpoints.checkpoint()
-        assert point is not None and point.seq == 1
+        assert point is not None
+        assert point.seq == 1
         assert await runtime.audit_checkpoints.checkpoint() is None  # no new entries
         await _audit(runtime.session_factory, clock, "second")
         code, output = await asyncio.to_thread(verify_cli, settings.database_url, path)
@@ -62,17 +63,32 @@ async def test_a_restarted_worker_does_not_repeat_the_last_checkpoint(
     assert settings.audit_checkpoint_file.read_text() == first
 
 
-async def test_periodic_checkpoints_follow_the_chain(database_url: str, tmp_path: Path,
-                                                     clock: ManualClock) -> None:
+class _CheckpointLogged(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "audit_checkpoint" in record.__dict__:
+            self.event.set()
+
+
+async def test_periodic_checkpoints_follow_the_chain(
+        database_url: str, tmp_path: Path, clock: ManualClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="quill.audit")
     path = tmp_path / "elsewhere" / "points.jsonl"
     settings = make_settings(database_url, tmp_path, audit_checkpoint_seconds=0.01,
                              audit_checkpoint_path=path)
-    async with running_app(settings, clock) as app:
-        await _audit(runtime_of(app).session_factory, clock, "periodic")
-        # Waits for the background writer; the test's own timeout bounds a failure.
-        while not path.exists() or not path.read_text().strip():
-            await asyncio.sleep(0.01)
-        assert read_checkpoints(path, KEY)[0].seq == 1
+    written = _CheckpointLogged()
+    logging.getLogger("quill.audit").addHandler(written)
+    try:
+        async with running_app(settings, clock) as app:
+            await _audit(runtime_of(app).session_factory, clock, "periodic")
+            await written.event.wait()  # the background writer, not the shutdown one
+            assert read_checkpoints(path, KEY)[0].seq == 1
+    finally:
+        logging.getLogger("quill.audit").removeHandler(written)
 
 
 async def test_rolled_back_savepoint_drops_its_entries(settings: Settings,
