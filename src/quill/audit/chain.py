@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Select, event, select
@@ -86,6 +86,19 @@ def install_chain(factory: async_sessionmaker[AsyncSession], key: bytes) -> None
     factory.configure(info={**factory.kw.get("info", {}), _KEY: key})
 
 
+def _clip(value: str | None, width: int) -> str | None:
+    return value[:width] if value is not None else None
+
+
+def fitted(entry: AuditEntry) -> AuditEntry:
+    """The entry with identifiers a caller chose (facade paths, say) cut to the column
+    widths, so an over-long one is recorded rather than failing the request."""
+    return replace(entry, action=entry.action[:64], resource_type=entry.resource_type[:64],
+                   resource_id=_clip(entry.resource_id, 128),
+                   patient_id=_clip(entry.patient_id, 64),
+                   request_id=_clip(entry.request_id, 128))
+
+
 async def stage(db: AsyncSession, at: datetime, entry: AuditEntry) -> None:
     """Record ``entry`` in the session's transaction; it is chained when that commits."""
     if not isinstance(db.info.get(_KEY), bytes):
@@ -94,7 +107,7 @@ async def stage(db: AsyncSession, at: datetime, entry: AuditEntry) -> None:
     await db.connection()
     sync = db.sync_session
     transaction = sync.get_nested_transaction() or sync.get_transaction()
-    db.info.setdefault(_PENDING, []).append(_Staged(at, entry, transaction))
+    db.info.setdefault(_PENDING, []).append(_Staged(at, fitted(entry), transaction))
 
 
 def _head_query() -> Select[AuditHead]:

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from quill.auth.deps import resolve_caller
-from quill.errors import Forbidden, Invalid, ServiceDisabled, Unauthenticated
+from quill.errors import Forbidden, Invalid, NotFound, ServiceDisabled, Unauthenticated
+from quill.letters.service import SUBJECT_NAMESPACE
 from quill.openehr.embedded import DEFAULT_SYSTEM_ID, EmbeddedCompositionStore
 from quill.openehr.http import LIST_QUERY
 from quill.openehr.models import Ehr
@@ -27,7 +28,7 @@ from quill.openehr.port import (
     object_id_of,
     parse_time,
 )
-from quill.web.deps import DbSession
+from quill.web.deps import DbSession, RequestAuditorDep
 from quill.web.wiring import platform_of
 
 PREFIX = "/openehr/v1"
@@ -77,6 +78,19 @@ async def get_store(request: Request, db: DbSession) -> EmbeddedCompositionStore
 Store = Annotated[EmbeddedCompositionStore, Depends(get_store)]
 
 
+def _patient_of_subject(subject_id: str, namespace: str) -> str | None:
+    """The Quill patient an EHR subject is, when it is one (letters' namespace)."""
+    return subject_id if namespace == SUBJECT_NAMESPACE else None
+
+
+async def _patient_of_ehr(store: EmbeddedCompositionStore, ehr_id: str) -> str | None:
+    try:
+        ehr = await store.ehr(ehr_id)
+    except NotFound:
+        return None
+    return _patient_of_subject(ehr.subject_id, ehr.subject_namespace)
+
+
 def _wants_body(prefer: str | None) -> bool:
     return prefer is not None and "return=representation" in prefer.replace(" ", "")
 
@@ -104,13 +118,15 @@ def _ehr_json(ehr: Ehr) -> dict[str, Any]:
 
 @router.get("/ehr")
 async def ehr_by_subject(
-    store: Store,
+    store: Store, auditor: RequestAuditorDep,
     subject_id: Annotated[str | None, Query(max_length=128)] = None,
     subject_namespace: Annotated[str | None, Query(max_length=128)] = None,
 ) -> JSONResponse:
     if not subject_id or not subject_namespace:
         raise Invalid("subject_id and subject_namespace are required")
     ehr_id = await store.find_ehr(subject_id, subject_namespace)
+    await auditor.record("openehr.ehr_lookup", "EHR", ehr_id,
+                         patient_id=_patient_of_subject(subject_id, subject_namespace))
     if ehr_id is None:
         return JSONResponse({"message": "No EHR for this subject"}, status_code=404)
     ehr = await store.ehr(ehr_id)
@@ -132,10 +148,12 @@ def _subject_of(status: dict[str, Any]) -> tuple[str, str]:
 
 
 @router.post("/ehr")
-async def create_ehr(request: Request, store: Store,
+async def create_ehr(request: Request, store: Store, auditor: RequestAuditorDep,
                      prefer: Annotated[str | None, Header()] = None) -> Response:
     subject_id, namespace = _subject_of(await _json_object(request))
     ehr = await store.ehr(await store.create_ehr(subject_id, namespace))
+    await auditor.record("openehr.ehr_create", "EHR", ehr.id,
+                         patient_id=_patient_of_subject(subject_id, namespace))
     headers = {"ETag": f'"{ehr.id}"', "Location": f"{PREFIX}/ehr/{ehr.id}"}
     if _wants_body(prefer):
         return JSONResponse(_ehr_json(ehr), status_code=201, headers=headers)
@@ -148,8 +166,11 @@ def _composition_headers(ehr_id: str, uid: VersionUid) -> dict[str, str]:
 
 @router.post("/ehr/{ehr_id}/composition")
 async def create_composition(ehr_id: str, request: Request, store: Store,
+                             auditor: RequestAuditorDep,
                              prefer: Annotated[str | None, Header()] = None) -> Response:
     uid = await store.create_composition(ehr_id, await _json_object(request))
+    await auditor.record("openehr.composition_create", "COMPOSITION", str(uid),
+                         patient_id=await _patient_of_ehr(store, ehr_id))
     headers = _composition_headers(ehr_id, uid)
     if _wants_body(prefer):
         stored = await store.read_composition(ehr_id, str(uid))
@@ -158,14 +179,17 @@ async def create_composition(ehr_id: str, request: Request, store: Store,
 
 
 @router.get("/ehr/{ehr_id}/composition/{uid}")
-async def read_composition(ehr_id: str, uid: str, store: Store) -> JSONResponse:
+async def read_composition(ehr_id: str, uid: str, store: Store,
+                           auditor: RequestAuditorDep) -> JSONResponse:
     stored = await store.read_composition(ehr_id, uid)
+    await auditor.record("openehr.composition_read", "COMPOSITION", str(stored.uid),
+                         patient_id=await _patient_of_ehr(store, ehr_id))
     return JSONResponse(stored.data, headers=_composition_headers(ehr_id, stored.uid))
 
 
 @router.put("/ehr/{ehr_id}/composition/{object_id}")
 async def update_composition(
-    ehr_id: str, object_id: str, request: Request, store: Store,
+    ehr_id: str, object_id: str, request: Request, store: Store, auditor: RequestAuditorDep,
     if_match: Annotated[str | None, Header()] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -175,6 +199,8 @@ async def update_composition(
     if object_id_of(preceding) != object_id_of(object_id):
         raise Invalid("If-Match does not name a version of this composition")
     uid = await store.update_composition(ehr_id, preceding, await _json_object(request))
+    await auditor.record("openehr.composition_update", "COMPOSITION", str(uid),
+                         patient_id=await _patient_of_ehr(store, ehr_id))
     headers = _composition_headers(ehr_id, uid)
     if _wants_body(prefer):
         stored = await store.read_composition(ehr_id, str(uid))
@@ -205,11 +231,14 @@ def _list_parameters(body: dict[str, Any]) -> tuple[dict[str, str], int]:
 
 
 @router.post("/query/aql")
-async def query_aql(request: Request, store: Store) -> JSONResponse:
+async def query_aql(request: Request, store: Store, auditor: RequestAuditorDep
+                    ) -> JSONResponse:
     params, fetch = _list_parameters(await _json_object(request))
     after = Keyset(parse_time(params["before_time"]), object_id_of(params["before_uid"]))
     page = await store.list_after(params["ehr_id"], params["archetype_node_id"],
                                   limit=fetch, after=after)
+    await auditor.record("openehr.query", "EHR", params["ehr_id"],
+                         patient_id=await _patient_of_ehr(store, params["ehr_id"]))
     rows = [[str(item.uid), item.name, item.composer_name, format_time(item.start_time)]
             for item in page.items]
     return JSONResponse({
@@ -221,12 +250,14 @@ async def query_aql(request: Request, store: Store) -> JSONResponse:
 
 
 @router.post("/definition/template/adl1.4")
-async def upload_template(request: Request, store: Store) -> Response:
+async def upload_template(request: Request, store: Store,
+                          auditor: RequestAuditorDep) -> Response:
     content = (await request.body()).decode("utf-8", errors="replace")
     found = TEMPLATE_ID_PATTERN.search(content)
     if found is None:
         raise Invalid("Body must be an operational template (OPT 1.4 XML) with a template_id")
     template_id = found.group(1)
     await store.add_template(template_id, content)
+    await auditor.record("openehr.template_upload", "Template", template_id)
     return Response(status_code=201, headers={
         "Location": f"{PREFIX}/definition/template/adl1.4/{template_id}"})

@@ -118,8 +118,16 @@ async def transaction(request: Request, store: Store, auditor: RequestAuditorDep
     return FhirResponse(transaction_bundle(_base(request), results))
 
 
+def _patients_in(resources: list[Resource], resource_type: str) -> list[str | None]:
+    """The distinct patients a page of results is about, or [None] when none is known."""
+    found = {patient for r in resources
+             if (patient := _patient_of(r, resource_type, str(r.get("id")))) is not None}
+    return [*sorted(found)] or [None]
+
+
 @router.get("/{resource_type}")
-async def search(request: Request, resource_type: str, store: Store) -> FhirResponse:
+async def search(request: Request, resource_type: str, store: Store,
+                 auditor: RequestAuditorDep) -> FhirResponse:
     check_type(resource_type)
     params: dict[str, list[str]] = {}
     cursor: str | None = None
@@ -129,6 +137,9 @@ async def search(request: Request, resource_type: str, store: Store) -> FhirResp
         else:
             params.setdefault(name, []).append(value)
     page = await store.search(resource_type, params, cursor=cursor)
+    # A bulk read is audited like single reads: one entry per patient it returned.
+    for patient_id in _patients_in(page.resources, resource_type):
+        await auditor.record("fhir.search", resource_type, patient_id=patient_id)
     next_url = None
     if page.next_cursor:
         query = [(k, v) for k, values in params.items() for v in values]
@@ -191,8 +202,11 @@ async def delete(resource_type: str, resource_id: str, store: Store,
 
 @router.get("/{resource_type}/{resource_id}/_history")
 async def history(request: Request, resource_type: str, resource_id: str,
-                  store: Store) -> FhirResponse:
+                  store: Store, auditor: RequestAuditorDep) -> FhirResponse:
     entries = await store.history(resource_type, resource_id)
+    latest = next((e.resource for e in entries if e.resource is not None), None)
+    await auditor.record("fhir.history", resource_type, resource_id,
+                         patient_id=_patient_of(latest, resource_type, resource_id))
     return FhirResponse(history_bundle(_base(request), resource_type, resource_id, entries))
 
 
