@@ -19,6 +19,7 @@ from quill.settings import Settings
 from tests.databases import empty_all_tables, postgres_database, sqlite_database
 
 BACKENDS = ["sqlite", "postgres"]
+TEST_AUDIT_KEY = "test-audit-key-distinct-from-the-secret-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "database_url": database_url,
         "data_dir": data_dir,
         "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+        # One key for every app in a test, as every worker of a deployment shares one.
+        "audit_key": TEST_AUDIT_KEY,
         "redis_url": "",
         "smtp_url": "",
         "fhir_url": "",

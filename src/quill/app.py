@@ -51,6 +51,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
         try:
             yield
         finally:

@@ -14,6 +14,8 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from quill.audit.chain import install_chain
+from quill.audit.checkpoints import AuditCheckpointer
 from quill.auth.caller_cache import CallerCache
 from quill.auth.callers import CallerSources
 from quill.auth.cookies import AuthCookies
@@ -62,6 +64,8 @@ class Runtime:
     # Resolved callers reused between requests; see quill.auth.caller_cache.
     callers: CallerCache
     health: HealthProbes
+    # Keyed checkpoints of the audit chain, written outside the database.
+    audit_checkpoints: AuditCheckpointer
 
     def composition_store(self, db: AsyncSession) -> CompositionStore:
         """The openEHR store for a unit of work (the embedded one joins ``db``)."""
@@ -87,9 +91,15 @@ class Runtime:
                                          callers=self.callers, tokens=tokens),
         })
 
+    def start(self) -> None:
+        """Start the background work that needs a running event loop (the app's lifespan)."""
+        self.audit_checkpoints.start()
+
     async def aclose(self) -> None:
         """The one teardown: stop what runs in the background, close clients, then the pool."""
         teardowns: list[Teardown] = [
+            # First: the last checkpoint reads the chain head through the pool.
+            self.audit_checkpoints.aclose,
             self.compositions.aclose, self.fhir.aclose, self._release_in_process,
             self.limiter.close, self.push.close, self.events.close,
         ]
@@ -116,6 +126,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
     ids = ids or UuidSource()
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
+    audit_key = settings.resolved_audit_key().encode()
+    install_chain(session_factory, audit_key)
     metrics = Metrics()
     fhir = TimedFhirGateway(build_fhir_gateway(settings, clock, ids, session_factory),
                             metrics.store_latency)
@@ -142,6 +154,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         health=HealthProbes({"auth_db": partial(database_answers, session_factory),
                              "fhir": fhir.ping,
                              "ehrbase": compositions.ping}),
+        audit_checkpoints=AuditCheckpointer(
+            session_factory, audit_key, settings.audit_checkpoint_file, clock,
+            settings.audit_checkpoint_seconds),
     )
 
 

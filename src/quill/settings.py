@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".quill")
     database_url: str = ""
     secret_key: str = ""
+    # Authenticates the audit chain and its checkpoints; kept apart from the secret key so
+    # whoever holds one (or the database) cannot forge the other's output.
+    audit_key: str = ""
+    # Seconds between checkpoints of the audit chain (written only when it grew).
+    audit_checkpoint_seconds: float = Field(default=5.0, gt=0)
+    # Append-only file of checkpoints; empty = <data dir>/audit-checkpoints.jsonl.
+    audit_checkpoint_path: Path | None = None
     fhir_url: str = ""
     fhir_token: str = ""
     ehrbase_url: str = ""
@@ -197,6 +204,9 @@ class Settings(BaseSettings):
             )
         if not self.secure_cookies:
             raise UnsafeSettingsError("QUILL_COOKIE_SECURE must be true in production")
+        check_secret("QUILL_AUDIT_KEY", self.audit_key)
+        if self.audit_key.strip() == key:
+            raise UnsafeSettingsError("QUILL_AUDIT_KEY must differ from QUILL_SECRET_KEY")
 
     def resolved_secret_key(self) -> str:
         """The signing secret; in development one is generated once and kept on disk."""
@@ -212,3 +222,30 @@ class Settings(BaseSettings):
         path.write_text(value)
         path.chmod(0o600)
         return value
+
+    def resolved_audit_key(self) -> str:
+        """The audit chain's key; in development one is generated once and kept on disk."""
+        if self.audit_key:
+            return self.audit_key
+        if self.is_production:
+            raise UnsafeSettingsError("QUILL_AUDIT_KEY is required in production")
+        found = self.existing_audit_key()
+        if found is not None:
+            return found
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path = self.data_dir / "audit_key"
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+    def existing_audit_key(self) -> str | None:
+        """The configured or already generated audit key, without generating one."""
+        if self.audit_key:
+            return self.audit_key
+        path = self.data_dir / "audit_key"
+        return path.read_text().strip() if path.exists() else None
+
+    @property
+    def audit_checkpoint_file(self) -> Path:
+        return self.audit_checkpoint_path or self.data_dir / "audit-checkpoints.jsonl"

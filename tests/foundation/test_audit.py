@@ -9,14 +9,17 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from typer.testing import CliRunner
 
+from quill.audit.chain import install_chain
 from quill.audit.models import AuditEvent, AuditHead
 from quill.audit.service import AuditEntry, record, verify_chain
 from quill.cli import cli
 from quill.clock import ManualClock
 from quill.db.engine import make_engine, make_session_factory
+from tests.conftest import TEST_AUDIT_KEY
 from tests.databases import empty_all_tables
 
 pytestmark = pytest.mark.usefixtures("database_url")
+KEY = TEST_AUDIT_KEY.encode()
 
 
 async def _write_entries(url: str, count: int) -> None:
@@ -24,6 +27,7 @@ async def _write_entries(url: str, count: int) -> None:
     clock = ManualClock()
     try:
         factory = make_session_factory(engine)
+        install_chain(factory, KEY)
         for index in range(count):
             async with factory() as db, db.begin():
                 await record(db, clock, AuditEntry(
@@ -53,7 +57,8 @@ async def _reset(url: str) -> None:
 
 
 def _verify_cli(url: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["verify-audit"], env={"QUILL_DATABASE_URL": url})
+    result = CliRunner().invoke(cli, ["verify-audit", "--checkpoints", "none.jsonl"], env={
+        "QUILL_DATABASE_URL": url, "QUILL_AUDIT_KEY": TEST_AUDIT_KEY})
     return result.exit_code, result.output
 
 
@@ -75,21 +80,21 @@ def test_altered_entry_is_named(chain: str) -> None:
     asyncio.run(_tamper(chain, update(AuditEvent).where(AuditEvent.seq == 3)
                         .values(actor_id=99)))
     code, output = _verify_cli(chain)
-    assert code == 1
+    assert code == 1, output
     assert "entry 3" in output
 
 
 def test_deleted_entry_is_detected(chain: str) -> None:
     asyncio.run(_tamper(chain, delete(AuditEvent).where(AuditEvent.seq == 2)))
     code, output = _verify_cli(chain)
-    assert code == 1
+    assert code == 1, output
     assert "entry 3" in output
 
 
 def test_deleted_last_entry_is_detected(chain: str) -> None:
     asyncio.run(_tamper(chain, delete(AuditEvent).where(AuditEvent.seq == 5)))
     code, output = _verify_cli(chain)
-    assert code == 1
+    assert code == 1, output
     assert "entry 5" in output
 
 
@@ -101,14 +106,14 @@ def test_inserted_entry_is_detected(chain: str) -> None:
     )
     asyncio.run(_tamper(chain, forged))
     code, output = _verify_cli(chain)
-    assert code == 1
+    assert code == 1, output
     assert "entry 6" in output
 
 
 def test_rewritten_hashes_still_break_the_head(chain: str) -> None:
     asyncio.run(_tamper(chain, update(AuditHead).values(seq=4)))
     code, _output = _verify_cli(chain)
-    assert code == 1
+    assert code == 1, _output
 
 
 async def test_concurrent_writers_keep_one_chain(database_url: str) -> None:
@@ -117,6 +122,7 @@ async def test_concurrent_writers_keep_one_chain(database_url: str) -> None:
     try:
         await empty_all_tables(engine)
         factory = make_session_factory(engine)
+        install_chain(factory, KEY)
 
         async def write(index: int) -> None:
             async with factory() as db, db.begin():
@@ -125,7 +131,7 @@ async def test_concurrent_writers_keep_one_chain(database_url: str) -> None:
 
         await asyncio.gather(*(write(i) for i in range(20)))
         async with factory() as db:
-            result = await verify_chain(db)
+            result = await verify_chain(db, KEY)
             count = (await db.execute(select(func.count()).select_from(AuditEvent))).scalar()
         assert result.ok, result
         assert result.checked == 20 == count
@@ -139,6 +145,7 @@ async def test_rolled_back_transaction_leaves_no_entry(database_url: str) -> Non
     try:
         await empty_all_tables(engine)
         factory = make_session_factory(engine)
+        install_chain(factory, KEY)
 
         async def failing_change() -> None:
             async with factory() as db, db.begin():
@@ -148,6 +155,6 @@ async def test_rolled_back_transaction_leaves_no_entry(database_url: str) -> Non
         with pytest.raises(RuntimeError):
             await failing_change()
         async with factory() as db:
-            assert (await verify_chain(db)).checked == 0
+            assert (await verify_chain(db, KEY)).checked == 0
     finally:
         await engine.dispose()

@@ -11,10 +11,12 @@ import pytest
 from quill.settings import Settings, UnsafeSettingsError
 
 GOOD_SECRET = "k3Jq9-vXr2Lm8PzT0wYb4NcD6sFh1GaE"
+GOOD_AUDIT_KEY = "Qp7-Vn4Rx9Ws2Kd8Lj5Hf3Zt6Mb1Ca0Ye"
 
 
 def _production(**values: object) -> Settings:
-    base: dict[str, object] = {"env": "production", "secret_key": GOOD_SECRET}
+    base: dict[str, object] = {"env": "production", "secret_key": GOOD_SECRET,
+                               "audit_key": GOOD_AUDIT_KEY}
     base.update(values)
     return Settings.model_validate(base)
 
@@ -119,3 +121,38 @@ def test_cli_refuses_to_start_naming_the_bad_origin(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "'https://b.example/app'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("key", ["", "short", "changeme", "a" * 40, GOOD_SECRET])
+def test_production_refuses_a_missing_weak_or_shared_audit_key(key: str) -> None:
+    with pytest.raises(UnsafeSettingsError, match="QUILL_AUDIT_KEY"):
+        _production(audit_key=key).check_production_safety()
+
+
+def test_production_never_generates_an_audit_key(tmp_path: Path) -> None:
+    settings = Settings(env="production", data_dir=tmp_path, audit_key="")
+    with pytest.raises(UnsafeSettingsError, match="QUILL_AUDIT_KEY"):
+        settings.resolved_audit_key()
+    assert not (tmp_path / "audit_key").exists()
+
+
+def test_development_generates_and_keeps_an_audit_key_apart_from_the_secret(
+        tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="", audit_key="")
+    assert settings.existing_audit_key() is None
+    first = settings.resolved_audit_key()
+    assert len(first) >= 32
+    assert first != settings.resolved_secret_key()
+    assert Settings(data_dir=tmp_path, audit_key="").existing_audit_key() == first
+    assert settings.audit_checkpoint_file == tmp_path / "audit-checkpoints.jsonl"
+
+
+def test_cli_refuses_to_start_without_the_audit_key(tmp_path: Path) -> None:
+    env = {"QUILL_ENV": "production", "QUILL_SECRET_KEY": GOOD_SECRET,
+           "QUILL_DATA_DIR": str(tmp_path), "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "quill", "migrate"], env=env, capture_output=True, text=True,
+        check=False, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "QUILL_AUDIT_KEY" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,34 +63,27 @@ def serve(
     configure_logging(settings.log_level)
     _migrate(settings)
     settings.resolved_secret_key()  # generate the development secret once, before workers fork
+    settings.resolved_audit_key()  # and the audit key, which every worker must share
     log.info("serving", extra={"host": host, "port": port, "workers": workers})
     uvicorn.run("quill.asgi:app", factory=True, host=host, port=port, workers=workers,
                 log_config=None, proxy_headers=False, server_header=False)
 
 
 @cli.command("verify-audit")
-def verify_audit() -> None:
-    """Verify the audit hash chain; exit 1 naming the first bad entry."""
-    from quill.audit.service import verify_chain
-    from quill.db.engine import make_engine, make_session_factory
+def verify_audit(
+    checkpoints: Annotated[list[Path] | None, typer.Option(
+        "--checkpoints", help="A checkpoint file (repeatable); default "
+        "QUILL_AUDIT_CHECKPOINT_PATH.")] = None,
+) -> None:
+    """Verify the keyed audit chain against its checkpoints; exit 1 naming the first bad
+    entry."""
+    from quill.cli.verify_audit import verify_audit as run
 
     settings = _settings()
-
-    async def run() -> int:
-        engine = make_engine(settings.database_url)
-        try:
-            async with make_session_factory(engine)() as db:
-                result = await verify_chain(db)
-        finally:
-            await engine.dispose()
-        if result.ok:
-            typer.echo(f"audit chain ok: {result.checked} entries verified")
-            return 0
-        typer.echo(f"audit chain broken at entry {result.first_bad_seq}: {result.reason} "
-                   f"({result.checked} entries verified before it)")
-        return 1
-
-    raise typer.Exit(asyncio.run(run()))
+    code, lines = asyncio.run(run(settings, checkpoints or []))
+    for line in lines:
+        typer.echo(line, err=code == 2 or line.startswith("note:"))
+    raise typer.Exit(code)
 
 
 @cli.command("seed-demo")

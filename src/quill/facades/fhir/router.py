@@ -168,8 +168,17 @@ async def transaction(request: Request, store: Store, auditor: RequestAuditorDep
     return FhirResponse(transaction_bundle(_base(request), results))
 
 
+def _patients_in(resources: list[Resource]) -> list[str | None]:
+    """The distinct patients some results are about, or [None] when none is known."""
+    found = {patient for r in resources
+             if (patient := _patient_of(r, str(r.get("resourceType")), str(r.get("id"))))
+             is not None}
+    return [*sorted(found)] or [None]
+
+
 @router.get("/{resource_type}")
-async def search(request: Request, resource_type: str, store: Store) -> FhirResponse:
+async def search(request: Request, resource_type: str, store: Store,
+                 auditor: RequestAuditorDep) -> FhirResponse:
     check_type(resource_type)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
     params: dict[str, list[str]] = {}
@@ -179,6 +188,10 @@ async def search(request: Request, resource_type: str, store: Store) -> FhirResp
     page = await store.search(resource_type, params, count=0 if wanted.count_only else None,
                               cursor=request.query_params.get("_cursor"))
     extra = await included(store, page.resources, wanted.includes) if wanted.includes else []
+    # A bulk read is audited like single reads: one entry per patient it returned,
+    # included resources too.
+    for patient_id in _patients_in([*page.resources, *extra]):
+        await auditor.record("fhir.search", resource_type, patient_id=patient_id)
     next_url = None
     if page.next_cursor:
         next_url = (f"{_base(request)}/{resource_type}?"
@@ -319,8 +332,11 @@ async def delete(resource_type: str, resource_id: str, store: Store,
 
 @router.get("/{resource_type}/{resource_id}/_history")
 async def history(request: Request, resource_type: str, resource_id: str,
-                  store: Store) -> FhirResponse:
+                  store: Store, auditor: RequestAuditorDep) -> FhirResponse:
     entries = await store.history(resource_type, resource_id)
+    latest = next((e.resource for e in entries if e.resource is not None), None)
+    await auditor.record("fhir.history", resource_type, resource_id,
+                         patient_id=_patient_of(latest, resource_type, resource_id))
     return FhirResponse(history_bundle(_base(request), resource_type, resource_id, entries))
 
 

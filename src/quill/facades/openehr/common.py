@@ -8,9 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from quill.audit.service import Auditor
 from quill.auth.deps import resolve_caller
-from quill.errors import Forbidden, Invalid, ServiceDisabled, Unauthenticated
+from quill.errors import Forbidden, Invalid, NotFound, ServiceDisabled, Unauthenticated
+from quill.letters.service import SUBJECT_NAMESPACE
 from quill.openehr.embedded import EmbeddedCompositionStore
+from quill.openehr.models import Ehr
 from quill.openehr.port import VersionUid
 from quill.web.deps import DbSession
 from quill.web.wiring import platform_of
@@ -81,3 +84,23 @@ async def optional_object(request: Request) -> dict[str, Any] | None:
 
 def composition_headers(ehr_id: str, uid: VersionUid | str) -> dict[str, str]:
     return {"ETag": f'"{uid}"', "Location": f"{PREFIX}/ehr/{ehr_id}/composition/{uid}"}
+
+
+def patient_of(ehr: Ehr) -> str | None:
+    """The Quill patient an EHR belongs to, when its subject is one (letters' namespace);
+    audit entries name it."""
+    return ehr.subject_id if ehr.subject_namespace == SUBJECT_NAMESPACE else None
+
+
+async def patient_of_ehr(store: EmbeddedCompositionStore, ehr_id: str) -> str | None:
+    try:
+        return patient_of(await store.ehr(ehr_id))
+    except NotFound:
+        return None
+
+
+async def audit_ehr_call(auditor: Auditor, store: EmbeddedCompositionStore, action: str,
+                         resource_type: str, resource_id: str, ehr_id: str) -> None:
+    """One audit entry for a call about one EHR, naming its patient when there is one."""
+    await auditor.record(f"openehr.{action}", resource_type, resource_id,
+                         patient_id=await patient_of_ehr(store, ehr_id))

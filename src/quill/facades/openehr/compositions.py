@@ -17,6 +17,7 @@ from quill.errors import Invalid, NotFound
 from quill.facades.openehr.common import (
     PREFIX,
     Store,
+    audit_ehr_call,
     composition_headers,
     required_object,
     wants_body,
@@ -25,6 +26,7 @@ from quill.facades.openehr.errors import OpenEhrRoute
 from quill.openehr.embedded import DEFAULT_SYSTEM_ID
 from quill.openehr.models import CompositionVersion
 from quill.openehr.port import VersionUid, format_time, object_id_of, parse_time
+from quill.web.deps import RequestAuditorDep
 
 router = APIRouter(route_class=OpenEhrRoute, include_in_schema=False)
 # openEHR terminology codes for a version's change type and lifecycle state.
@@ -45,8 +47,10 @@ def _version_uid(version: CompositionVersion) -> VersionUid:
 
 @router.post("/ehr/{ehr_id}/composition")
 async def create_composition(ehr_id: str, request: Request, store: Store,
+                             auditor: RequestAuditorDep,
                              prefer: Annotated[str | None, Header()] = None) -> Response:
     uid = await store.create_composition(ehr_id, await required_object(request))
+    await audit_ehr_call(auditor, store, "composition_create", "COMPOSITION", str(uid), ehr_id)
     headers = composition_headers(ehr_id, uid)
     if wants_body(prefer):
         stored = await store.read_composition(ehr_id, str(uid))
@@ -55,8 +59,11 @@ async def create_composition(ehr_id: str, request: Request, store: Store,
 
 
 @router.get("/ehr/{ehr_id}/composition/{uid}")
-async def read_composition(ehr_id: str, uid: str, store: Store) -> Response:
+async def read_composition(ehr_id: str, uid: str, store: Store,
+                           auditor: RequestAuditorDep) -> Response:
     version = await store.read_version(ehr_id, uid)
+    await audit_ehr_call(auditor, store, "composition_read", "COMPOSITION",
+                         str(_version_uid(version)), ehr_id)
     headers = composition_headers(ehr_id, _version_uid(version))
     if version.data is None:
         return Response(status_code=204, headers=headers)
@@ -65,7 +72,7 @@ async def read_composition(ehr_id: str, uid: str, store: Store) -> Response:
 
 @router.put("/ehr/{ehr_id}/composition/{object_id}")
 async def update_composition(
-    ehr_id: str, object_id: str, request: Request, store: Store,
+    ehr_id: str, object_id: str, request: Request, store: Store, auditor: RequestAuditorDep,
     if_match: Annotated[str | None, Header()] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -75,6 +82,7 @@ async def update_composition(
     if object_id_of(preceding) != object_id_of(object_id):
         raise Invalid("If-Match does not name a version of this composition")
     uid = await store.update_composition(ehr_id, preceding, await required_object(request))
+    await audit_ehr_call(auditor, store, "composition_update", "COMPOSITION", str(uid), ehr_id)
     headers = composition_headers(ehr_id, uid)
     if wants_body(prefer):
         stored = await store.read_composition(ehr_id, str(uid))
@@ -83,8 +91,11 @@ async def update_composition(
 
 
 @router.delete("/ehr/{ehr_id}/composition/{uid}")
-async def delete_composition(ehr_id: str, uid: str, store: Store) -> Response:
+async def delete_composition(ehr_id: str, uid: str, store: Store,
+                             auditor: RequestAuditorDep) -> Response:
     deletion = await store.delete_composition(ehr_id, uid)
+    await audit_ehr_call(auditor, store, "composition_delete", "COMPOSITION", str(deletion),
+                         ehr_id)
     return Response(status_code=204, headers=composition_headers(ehr_id, deletion))
 
 
@@ -119,8 +130,11 @@ VERSIONED = "/ehr/{ehr_id}/versioned_composition/{object_id}"
 
 
 @router.get(VERSIONED)
-async def versioned_composition(ehr_id: str, object_id: str, store: Store) -> JSONResponse:
+async def versioned_composition(ehr_id: str, object_id: str, store: Store,
+                                auditor: RequestAuditorDep) -> JSONResponse:
     row, _ = await store.versions(ehr_id, object_id)
+    await audit_ehr_call(auditor, store, "versions_read", "VERSIONED_COMPOSITION", row.id,
+                         ehr_id)
     return JSONResponse({
         "_type": "VERSIONED_COMPOSITION",
         "uid": {"_type": "HIER_OBJECT_ID", "value": row.id},
@@ -131,8 +145,11 @@ async def versioned_composition(ehr_id: str, object_id: str, store: Store) -> JS
 
 
 @router.get(VERSIONED + "/revision_history")
-async def revision_history(ehr_id: str, object_id: str, store: Store) -> JSONResponse:
+async def revision_history(ehr_id: str, object_id: str, store: Store,
+                           auditor: RequestAuditorDep) -> JSONResponse:
     _, versions = await store.versions(ehr_id, object_id)
+    await audit_ehr_call(auditor, store, "versions_read", "VERSIONED_COMPOSITION", object_id,
+                         ehr_id)
     return JSONResponse({"items": [
         {"version_id": {"_type": "OBJECT_VERSION_ID", "value": str(_version_uid(v))},
          "audits": [_audit(v)]} for v in versions]})
@@ -146,10 +163,12 @@ def _version_headers(ehr_id: str, version: CompositionVersion) -> dict[str, str]
 
 @router.get(VERSIONED + "/version")
 async def version_at_time(
-    ehr_id: str, object_id: str, store: Store,
+    ehr_id: str, object_id: str, store: Store, auditor: RequestAuditorDep,
     version_at_time: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
     _, versions = await store.versions(ehr_id, object_id)
+    await audit_ehr_call(auditor, store, "versions_read", "VERSIONED_COMPOSITION", object_id,
+                         ehr_id)
     chosen = versions[-1]
     if version_at_time is not None:
         moment = parse_time(version_at_time)
@@ -162,8 +181,10 @@ async def version_at_time(
 
 @router.get(VERSIONED + "/version/{version_uid}")
 async def version_by_id(ehr_id: str, object_id: str, version_uid: str,
-                        store: Store) -> JSONResponse:
+                        store: Store, auditor: RequestAuditorDep) -> JSONResponse:
     if object_id_of(version_uid) != object_id_of(object_id):
         raise NotFound("That version belongs to another composition")
     version = await store.read_version(ehr_id, str(VersionUid.parse(version_uid)))
+    await audit_ehr_call(auditor, store, "composition_read", "COMPOSITION",
+                         str(_version_uid(version)), ehr_id)
     return JSONResponse(version_json(version), headers=_version_headers(ehr_id, version))

@@ -7,12 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from quill.errors import Invalid, NotFound
-from quill.facades.openehr.common import PREFIX, Store, optional_object, wants_body
-from quill.facades.openehr.errors import OpenEhrRoute
+from quill.errors import Invalid
+from quill.facades.openehr.common import (
+    PREFIX,
+    Store,
+    optional_object,
+    patient_of,
+    wants_body,
+)
+from quill.facades.openehr.errors import OpenEhrRoute, error_response
+from quill.letters.service import SUBJECT_NAMESPACE
 from quill.openehr.embedded import DEFAULT_SYSTEM_ID
 from quill.openehr.models import Ehr
 from quill.openehr.port import format_time
+from quill.web.deps import RequestAuditorDep
 
 router = APIRouter(route_class=OpenEhrRoute, include_in_schema=False)
 
@@ -34,22 +42,27 @@ def _ehr_headers(ehr: Ehr) -> dict[str, str]:
 
 @router.get("/ehr")
 async def ehr_by_subject(
-    store: Store,
+    store: Store, auditor: RequestAuditorDep,
     subject_id: Annotated[str | None, Query(max_length=128)] = None,
     subject_namespace: Annotated[str | None, Query(max_length=128)] = None,
 ) -> JSONResponse:
     if not subject_id or not subject_namespace:
         raise Invalid("subject_id and subject_namespace are required")
     ehr_id = await store.find_ehr(subject_id, subject_namespace)
+    # Audited found or not: asking whether a patient has a record is itself a disclosure.
+    # A miss is answered, not raised, so that the entry commits.
+    await auditor.record("openehr.ehr_lookup", "EHR", ehr_id, patient_id=(
+        subject_id if subject_namespace == SUBJECT_NAMESPACE else None))
     if ehr_id is None:
-        raise NotFound("No EHR for this subject")
+        return error_response(404, "No EHR for this subject")
     ehr = await store.ehr(ehr_id)
     return JSONResponse(ehr_json(ehr), headers={"ETag": f'"{ehr.id}"'})
 
 
 @router.get("/ehr/{ehr_id}")
-async def ehr_by_id(ehr_id: str, store: Store) -> JSONResponse:
+async def ehr_by_id(ehr_id: str, store: Store, auditor: RequestAuditorDep) -> JSONResponse:
     ehr = await store.ehr(ehr_id)
+    await auditor.record("openehr.ehr_read", "EHR", ehr.id, patient_id=patient_of(ehr))
     return JSONResponse(ehr_json(ehr), headers=_ehr_headers(ehr))
 
 
@@ -79,10 +92,11 @@ def subject_of(status: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 
 @router.post("/ehr")
-async def create_ehr(request: Request, store: Store,
+async def create_ehr(request: Request, store: Store, auditor: RequestAuditorDep,
                      prefer: Annotated[str | None, Header()] = None) -> Response:
     subject_id, namespace = subject_of(await optional_object(request))
     ehr = await store.ehr(await store.create_ehr(subject_id, namespace))
+    await auditor.record("openehr.ehr_create", "EHR", ehr.id, patient_id=patient_of(ehr))
     if wants_body(prefer):
         return JSONResponse(ehr_json(ehr), status_code=201, headers=_ehr_headers(ehr))
     return Response(status_code=201, headers=_ehr_headers(ehr))

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from quill.errors import Invalid
-from quill.facades.openehr.common import PREFIX, Store, required_object
+from quill.facades.openehr.common import PREFIX, Store, audit_ehr_call, required_object
 from quill.facades.openehr.errors import OpenEhrRoute
 from quill.openehr.http import LIST_QUERY
 from quill.openehr.opt import parse_template
 from quill.openehr.port import MAX_PAGE, Keyset, format_time, object_id_of, parse_time
+from quill.web.deps import RequestAuditorDep
 
 router = APIRouter(route_class=OpenEhrRoute, include_in_schema=False)
 QUERY_PARAMETERS = ("ehr_id", "archetype_node_id", "before_time", "before_uid")
@@ -49,8 +50,10 @@ def _list_parameters(body: dict[str, Any]) -> tuple[dict[str, str], int]:
 
 
 @router.post("/query/aql")
-async def query_aql(request: Request, store: Store) -> JSONResponse:
+async def query_aql(request: Request, store: Store, auditor: RequestAuditorDep
+                    ) -> JSONResponse:
     params, fetch = _list_parameters(await required_object(request))
+    await audit_ehr_call(auditor, store, "query", "EHR", params["ehr_id"], params["ehr_id"])
     after = Keyset(parse_time(params["before_time"]), object_id_of(params["before_uid"]))
     page = await store.list_after(params["ehr_id"], params["archetype_node_id"],
                                   limit=fetch, after=after)
@@ -65,9 +68,11 @@ async def query_aql(request: Request, store: Store) -> JSONResponse:
 
 
 @router.post("/definition/template/adl1.4")
-async def upload_template(request: Request, store: Store) -> Response:
+async def upload_template(request: Request, store: Store,
+                          auditor: RequestAuditorDep) -> Response:
     content = (await request.body()).decode("utf-8", errors="replace")
     template_id = parse_template(content).template_id
     await store.add_template(template_id, content)
+    await auditor.record("openehr.template_upload", "Template", template_id)
     return Response(status_code=201, headers={
         "Location": f"{PREFIX}/definition/template/adl1.4/{template_id}"})
