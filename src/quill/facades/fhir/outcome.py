@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from quill.errors import QuillError, Upstream
+from quill.facades.requests import validation_issues
 from quill.web.observability import request_id_of
 
 log = logging.getLogger("quill.fhir")
@@ -71,8 +72,6 @@ class FhirRoute(APIRoute):
             except QuillError as exc:
                 return error_response(request, exc)
             except RequestValidationError as exc:
-                issues = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-                          for e in exc.errors()]
-                return outcome_response(400, "Invalid request", issues)
+                return outcome_response(400, "Invalid request", validation_issues(exc))
 
         return fhir_handler

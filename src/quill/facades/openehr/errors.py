@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from quill.errors import QuillError, Unauthenticated, Upstream
+from quill.facades.requests import validation_issues
 from quill.web.observability import request_id_of
 
 log = logging.getLogger("quill.openehr")
@@ -67,9 +68,7 @@ class OpenEhrRoute(APIRoute):
             except QuillError as exc:
                 return quill_error_response(request, exc)
             except RequestValidationError as exc:
-                issues = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-                          for e in exc.errors()]
-                return error_response(400, "Invalid request", issues)
+                return error_response(400, "Invalid request", validation_issues(exc))
             except HTTPException as exc:
                 return error_response(exc.status_code, str(exc.detail),
                                       headers=getattr(exc, "headers", None))
