@@ -244,6 +244,7 @@ class MessagingService:
                 role=ParticipantRole.PARTICIPANT.value, joined_at=now, last_read_at=None,
                 conversation_updated_at=now))
     async def post(self, conversation: Conversation, body: MessageIn) -> MessageRow:
+        now = await self._lock(conversation)
         mine = await repo.participant(self.db, conversation.id, self.caller.user_id)
         if conversation.status == ConversationStatus.CLOSED:
             raise Conflict("Conversation is closed")
@@ -251,7 +252,6 @@ class MessagingService:
             raise Forbidden("You cannot write in this conversation")
         if body.amends_id is not None:
             await self._check_amends(conversation, body.amends_id)
-        now = self.clock.now()
         message = Message(conversation_id=conversation.id,
                           fhir_communication_id=self.ids.new_id(),
                           sender_id=self.caller.user_id, body=body.body,
@@ -285,12 +285,13 @@ class MessagingService:
             raise Invalid("amends_id must be one of your own messages in this thread")
 
     async def set_status(self, conversation: Conversation, status: ConversationStatus) -> None:
+        now = await self._lock(conversation)
         await self._require_participant(conversation)
         if status.value != conversation.status:
             if status.value not in ALLOWED_TRANSITIONS[conversation.status]:
                 raise Invalid(f"Cannot change status from {conversation.status} to {status}")
             conversation.status = status.value
-            await self._touch(conversation, self.clock.now())
+            await self._touch(conversation, now)
             await write_root(self.db, self.fhir, conversation)
             await self.auditor.record("conversation.status", "Conversation",
                                       str(conversation.id), patient_id=conversation.patient_id)
@@ -316,7 +317,7 @@ class MessagingService:
 
     async def _join(self, conversation: Conversation, user_id: int, role: str
                     ) -> ConversationParticipant:
-        now = self.clock.now()
+        now = await self._lock(conversation)
         joined = ConversationParticipant(conversation_id=conversation.id, user_id=user_id,
                                          role=role, joined_at=now, last_read_at=None,
                                          conversation_updated_at=now)
@@ -329,6 +330,18 @@ class MessagingService:
         await self._notify("conversation.updated", conversation, None,
                      await repo.participant_ids(self.db, conversation.id))
         return joined
+
+    async def _lock(self, conversation: Conversation) -> datetime:
+        """Lock the thread's row, reload it, and only then read the time.
+
+        Concurrent writers to one thread take turns here, so the message each inserts and
+        the activity time it stamps follow commit order: the last to commit really is the
+        newest, and never overwrites ``last_message_id``/``updated_at`` with older values.
+        SQLite already serialises writers (BEGIN IMMEDIATE); there FOR UPDATE is not sent.
+        The time never goes backwards within a thread, even if the clock does.
+        """
+        await self.db.refresh(conversation, with_for_update=True)
+        return max(self.clock.now(), conversation.updated_at)
 
     async def _touch(self, conversation: Conversation, now: datetime) -> None:
         """New activity: the thread and every participant's copy of its ordering key."""
