@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-import pytest
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 

@@ -26,6 +26,8 @@ async def thread_record(db: AsyncSession, conversation: Conversation) -> fm.Thre
         include_patient=conversation.include_patient_as_participant,
         participants=tuple(fm.ParticipantRecord(p.user_id, p.role, p.joined_at)
                            for p in rows),
+        # Every caller has just stamped the thread's activity (creation or a state change).
+        state_changed=conversation.updated_at,
     )
 
 

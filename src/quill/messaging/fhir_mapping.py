@@ -24,6 +24,9 @@ EXT_STATUS = f"{BASE}/StructureDefinition/thread-status"
 EXT_INCLUDE_PATIENT = f"{BASE}/StructureDefinition/thread-include-patient"
 EXT_PARTICIPANT = f"{BASE}/StructureDefinition/thread-participant"
 EXT_AMENDS = f"{BASE}/StructureDefinition/amends"
+# The thread's activity time at full precision: meta.lastUpdated is only milliseconds, and
+# is stamped by the store, so a rebuild from it alone would move ``updated_at``.
+EXT_ACTIVITY = f"{BASE}/StructureDefinition/thread-activity"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class ThreadRecord:
     status: str
     include_patient: bool
     participants: tuple[ParticipantRecord, ...]
-    # meta.lastUpdated of the root: when the thread's state last changed.
+    # When the thread's state last changed: the root's activity extension, or for roots
+    # written before it existed, their meta.lastUpdated.
     state_changed: datetime | None = None
 
 
@@ -103,6 +107,8 @@ def root_resource(first: MessageRecord, thread: ThreadRecord) -> Resource:
     resource["extension"] = [
         {"url": EXT_STATUS, "valueCode": thread.status},
         {"url": EXT_INCLUDE_PATIENT, "valueBoolean": thread.include_patient},
+        *([{"url": EXT_ACTIVITY, "valueInstant": thread.state_changed.isoformat()}]
+          if thread.state_changed else []),
         *[
             {"url": EXT_PARTICIPANT, "extension": [
                 {"url": "user", "valueString": str(p.user_id)},
@@ -175,7 +181,9 @@ def read_thread(root: Resource) -> ThreadRecord | None:
     participants = [_participant(e) for e in _extensions(root, EXT_PARTICIPANT)]
     topic = root.get("topic")
     meta = root.get("meta") if isinstance(root.get("meta"), dict) else {}
-    changed = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    activity = _extensions(root, EXT_ACTIVITY)
+    changed = (activity[0].get("valueInstant") if activity
+               else meta.get("lastUpdated") if isinstance(meta, dict) else None)
     return ThreadRecord(
         conversation_id=conversation_id,
         subject=str(topic["text"]) if isinstance(topic, dict) and topic.get("text") else None,
