@@ -12,17 +12,26 @@ Communications), and the large run must not inherit them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from tests.fhir.bulk import COLUMNS as FHIR_COLUMNS
 from tests.fhir.bulk import insert_rows, load_patients
 
 from quill.access.models import Organisation, StaffMembership
 from quill.auth.passwords import PasswordHasher
+from quill.fhir.port import fhir_instant
 from quill.identity.models import User
+from quill.messaging.fhir_mapping import (
+    MessageRecord,
+    ParticipantRecord,
+    ThreadRecord,
+    root_resource,
+)
 from quill.settings import Settings
 
 BENCH_PASSWORD = "bench-password-for-load-tests"  # noqa: S105 - throwaway bench accounts
@@ -132,14 +141,48 @@ async def _load_memberships(conn: AsyncConnection, world: World, first: int, las
         await insert_rows(conn, "organisation_patients", COLUMNS["organisation_patients"], rows)
 
 
+def root_rows(world: World, first: int, last: int, patients: int, first_pk: int,
+              postgres: bool) -> dict[str, list[tuple[Any, ...]]]:
+    """The FHIR root Communication of conversations ``first..last``, as the app writes it:
+    replies point at their thread's root, and the store checks that it exists."""
+    resources, versions = [], []
+    users = world.user_ids
+    for c in range(first, last + 1):
+        created = START + timedelta(minutes=c)
+        initiator, other = users[c % len(users)], users[(c + 1) % len(users)]
+        first_message = (c - 1) * MESSAGES_PER_CONVERSATION + 1
+        fhir_id = f"bench-msg-{first_message}"
+        resource = root_resource(
+            MessageRecord(fhir_id=fhir_id, message_id=first_message,
+                          patient_id=f"bulk-{(c - 1) % patients + 1}", sender_id=initiator,
+                          recipient_ids=(other,),
+                          body=f"Message 0 of thread {c}: results reviewed, plan agreed.",
+                          sent=created, root_fhir_id=None, amends_fhir_id=None),
+            ThreadRecord(conversation_id=c, subject=f"Bench thread {c}", status="active",
+                         include_patient=False,
+                         participants=(ParticipantRecord(initiator, "initiator", created),
+                                       ParticipantRecord(other, "participant", created))))
+        resource["meta"] = {"versionId": "1", "lastUpdated": fhir_instant(created)}
+        content = json.dumps(resource)
+        pk = first_pk + c - first
+        resources.append((pk, "Communication", fhir_id, 1, _when(created, postgres), False,
+                          content))
+        versions.append((pk, pk, 1, _when(created, postgres), "POST", content))
+    return {"fhir_resources": resources, "fhir_resource_versions": versions}
+
+
 async def _load_conversations(conn: AsyncConnection, world: World, first: int, last: int,
                               patients: int) -> None:
     postgres = conn.dialect.name == "postgresql"
     step = CHUNK // MESSAGES_PER_CONVERSATION
+    # FHIR rows go after the Patients' (pk 1..patients).
     for start in range(first, last + 1, step):
         end = min(start + step - 1, last)
         for table, rows in conversation_rows(world, start, end, patients, postgres).items():
             await insert_rows(conn, table, COLUMNS[table], rows)
+        roots = root_rows(world, start, end, patients, patients + start, postgres)
+        for table, rows in roots.items():
+            await insert_rows(conn, table, FHIR_COLUMNS[table], rows)
 
 
 async def load(engine: AsyncEngine, world: World, scale: Scale) -> None:
@@ -149,9 +192,11 @@ async def load(engine: AsyncEngine, world: World, scale: Scale) -> None:
         await _load_memberships(conn, world, 1, scale.patients)
         await _load_conversations(conn, world, 1, scale.conversations, scale.patients)
         if conn.dialect.name == "postgresql":
-            for table in COLUMNS:
-                resync = (f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                          f"(SELECT coalesce(max(id), 1) FROM {table}))")
+            keys = [*((table, "id") for table in COLUMNS),
+                    ("fhir_resources", "pk"), ("fhir_resource_versions", "pk")]
+            for table, key in keys:
+                resync = (f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "  # noqa: S608
+                          f"(SELECT coalesce(max({key}), 1) FROM {table}))")
                 await conn.execute(text(resync))
         await conn.execute(text("ANALYZE"))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from bench.data import Scale, counts, create_world, load
+import httpx
+from bench.data import BENCH_PASSWORD, Scale, counts, create_world, load
 from bench.load import Job, Req, lua_script
 from bench.pydriver import Plan
 from bench.report import Report, Row, render_table, table, targets
@@ -20,9 +21,28 @@ async def test_generator_writes_the_requested_counts(app: FastAPI) -> None:
     world = await create_world(runtime.session_factory, runtime.settings)
     await load(runtime.engine, world, Scale("tiny", patients=30, messages=50))
     assert await counts(runtime.engine) == {
-        "fhir_resources": 30, "organisation_patients": 30, "conversations": 5,
+        # 30 Patients and the root Communication of each of the 5 threads.
+        "fhir_resources": 35, "organisation_patients": 30, "conversations": 5,
         "conversation_participants": 10, "messages": 50,
     }
+
+
+async def test_generated_threads_take_replies(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The bench posts into generated threads: their FHIR roots must exist for a reply's
+    partOf reference to resolve."""
+    runtime = runtime_of(app)
+    world = await create_world(runtime.session_factory, runtime.settings)
+    await load(runtime.engine, world, Scale("tiny", patients=30, messages=50))
+    # Clinician 1 started thread 1 (the tiny world is too small for the bench user).
+    login = await client.post("/api/auth/login", json={
+        "username": world.usernames[1], "password": BENCH_PASSWORD})
+    assert login.status_code == 200
+    headers = {"Authorization": f"Bearer {login.cookies['access_token']}"}
+    mine = await client.get("/api/conversations", headers=headers)
+    thread = mine.json()["conversations"][0]["id"]
+    reply = await client.post(f"/api/conversations/{thread}/messages", headers=headers,
+                              json={"body": "Reply from the bench smoke test."})
+    assert reply.status_code == 200, reply.text
 
 
 def test_lua_script_carries_every_request_and_the_bearer() -> None:
