@@ -1,10 +1,12 @@
 """Refuse request bodies larger than QUILL_MAX_BODY_BYTES with 413, before anything parses them.
 
 A pure ASGI middleware, outside routing, so it holds for every route, signed in or not.
-A declared ``Content-Length`` over the limit is refused before the app runs. A body sent
-without one (chunked) is counted as the app reads it: the message that crosses the limit
-is never handed over; the client gets the 413 at once and the app sees a disconnected
-client, so at most one message beyond the limit is ever held in memory.
+A declared ``Content-Length`` over the limit is refused before the app runs; one within it
+needs nothing more, since the server never hands over more than it declares, and neither
+does a request with no body at all. A chunked body is counted as the app reads it: the
+message that crosses the limit is never handed over; the client gets the 413 at once and
+the app sees a disconnected client, so at most one message beyond the limit is ever held
+in memory.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ log = logging.getLogger("quill.request")
 TOO_LARGE_DETAIL = "Request body too large"
 
 
-def _declared_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (None when absent) and whether the body is chunked."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
-                return int(bytes(value).decode("latin-1"))
+                declared = int(bytes(value).decode("latin-1"))
             except ValueError:
-                return None  # the server rejects a malformed length itself
-    return None
+                declared = None  # the server rejects a malformed length itself
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 def _too_large_messages(limit: int) -> tuple[Message, Message]:
@@ -49,10 +56,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _declared_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > self.max_bytes:
             for message in _too_large_messages(self.max_bytes):
                 await send(message)
+            return
+        if not chunked:
+            # Framed by its declared length, or bodiless: nothing to count, and the hot path
+            # (every GET) keeps the server's own receive and send.
+            await self.app(scope, receive, send)
             return
         await _CountingExchange(self.max_bytes, receive, send).run(self.app, scope)
 
