@@ -6,6 +6,8 @@ message is a Communication of its own that points at the root.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,15 +33,17 @@ async def thread_record(db: AsyncSession, conversation: Conversation) -> fm.Thre
     )
 
 
-async def message_record(db: AsyncSession, message: Message, conversation: Conversation
-                         ) -> fm.MessageRecord:
+async def message_record(db: AsyncSession, message: Message, conversation: Conversation,
+                         participants: Sequence[int] | None = None) -> fm.MessageRecord:
+    """``participants``: the thread's participant ids, when the caller has them already."""
     amends_fhir_id = None
     if message.amends_id is not None:
         amended = await db.get(Message, message.amends_id)
         amends_fhir_id = amended.fhir_communication_id if amended else None
     root = conversation.fhir_conversation_id
-    recipients = [u for u in await participant_ids(db, conversation.id)
-                  if u != message.sender_id]
+    if participants is None:
+        participants = await participant_ids(db, conversation.id)
+    recipients = [u for u in participants if u != message.sender_id]
     return fm.MessageRecord(
         fhir_id=message.fhir_communication_id, message_id=message.id,
         patient_id=conversation.patient_id, sender_id=message.sender_id,
@@ -66,6 +70,7 @@ async def write_root(db: AsyncSession, fhir: FhirStore, conversation: Conversati
 
 
 async def write_message(db: AsyncSession, fhir: FhirStore, message: Message,
-                        conversation: Conversation) -> None:
-    """Create a reply's Communication."""
-    await fhir.update(fm.message_resource(await message_record(db, message, conversation)))
+                        conversation: Conversation, participants: Sequence[int]) -> None:
+    """Create a reply's Communication, addressed to the thread's other participants."""
+    await fhir.update(fm.message_resource(
+        await message_record(db, message, conversation, participants)))

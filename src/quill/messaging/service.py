@@ -258,7 +258,9 @@ class MessagingService:
                           amends_id=body.amends_id, created_at=now)
         self.db.add(message)
         await self.db.flush()
-        await write_message(self.db, self.fhir, message, conversation)
+        # Read once: the Communication's recipients and the notice's are the same people.
+        participants = await repo.participant_ids(self.db, conversation.id)
+        await write_message(self.db, self.fhir, message, conversation, participants)
         # A reply by someone else starts a new thread; any message reopens a resolved one.
         reopened = conversation.status == ConversationStatus.RESOLVED or (
             conversation.status == ConversationStatus.NEW
@@ -273,8 +275,7 @@ class MessagingService:
             await write_root(self.db, self.fhir, conversation)
         await self.auditor.record("message.create", "Message", str(message.id),
                                   patient_id=conversation.patient_id)
-        recipients = [u for u in await repo.participant_ids(self.db, conversation.id)
-                      if u != self.caller.user_id]
+        recipients = [u for u in participants if u != self.caller.user_id]
         await self._notify("message.created", conversation, message.id, recipients)
         return MessageRow(message, self.caller.username, self.caller.user.full_name)
 
