@@ -184,15 +184,7 @@ class Settings(BaseSettings):
         """Refuse settings that would be unsafe with real patient data."""
         if not self.is_production:
             return
-        key = self.secret_key.strip()
-        if not key:
-            raise UnsafeSettingsError("QUILL_SECRET_KEY is required in production")
-        if len(key) < MIN_SECRET_LENGTH:
-            raise UnsafeSettingsError(
-                f"QUILL_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
-            )
-        if key.lower() in PLACEHOLDER_SECRETS or len(set(key)) < 8:
-            raise UnsafeSettingsError("QUILL_SECRET_KEY is a placeholder; set a random value")
+        check_secret("QUILL_SECRET_KEY", self.secret_key)
         # Optional tokens, but a set one guards patient data (facades) or internals (metrics).
         if self.service_token:
             check_secret("QUILL_SERVICE_TOKEN", self.service_token)
@@ -205,7 +197,7 @@ class Settings(BaseSettings):
         if not self.secure_cookies:
             raise UnsafeSettingsError("QUILL_COOKIE_SECURE must be true in production")
         check_secret("QUILL_AUDIT_KEY", self.audit_key)
-        if self.audit_key.strip() == key:
+        if self.audit_key.strip() == self.secret_key.strip():
             raise UnsafeSettingsError("QUILL_AUDIT_KEY must differ from QUILL_SECRET_KEY")
 
     def resolved_secret_key(self) -> str:
