@@ -33,7 +33,7 @@ from quill.fhir.port import FhirGateway
 from quill.fhir.timing import TimedFhirGateway
 from quill.fhir.wiring import build_fhir_gateway
 from quill.health.probes import HealthProbes
-from quill.openehr.port import CompositionGateway, CompositionStore
+from quill.openehr.port import CompositionGateway
 from quill.openehr.wiring import build_composition_gateway
 from quill.push.endpoints import EndpointPolicy
 from quill.push.keys import load_vapid_keys
@@ -66,10 +66,6 @@ class Runtime:
     health: HealthProbes
     # Keyed checkpoints of the audit chain, written outside the database.
     audit_checkpoints: AuditCheckpointer
-
-    def composition_store(self, db: AsyncSession) -> CompositionStore:
-        """The openEHR store for a unit of work (the embedded one joins ``db``)."""
-        return self.compositions.store(db)
 
     @property
     def platform(self) -> Platform:

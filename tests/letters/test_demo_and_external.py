@@ -29,7 +29,7 @@ async def test_seed_letters_is_idempotent(app: FastAPI) -> None:
         assert await seed_letters(db, runtime, patients) == 2 * len(DEMO_LETTERS)
     async with runtime.session_factory() as db, db.begin():
         assert await seed_letters(db, runtime, patients) == 0
-        store = runtime.composition_store(db)
+        store = runtime.compositions.store(db)
         for patient in patients:
             ehr = await store.find_ehr(patient, SUBJECT_NAMESPACE)
             assert ehr is not None
