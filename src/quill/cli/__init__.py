@@ -90,6 +90,25 @@ def verify_audit(
     raise typer.Exit(code)
 
 
+@cli.command("record-restore")
+def record_restore(
+    checkpoints: Annotated[list[Path] | None, typer.Option(
+        "--checkpoints", help="A checkpoint file (repeatable); the record goes to the first. "
+        "Default QUILL_AUDIT_CHECKPOINT_PATH.")] = None,
+) -> None:
+    """After restoring a backup (with Quill stopped): verify the restored chain up to its
+    end, then append a keyed restore record so verify-audit reports the lost entries
+    instead of a cut tail."""
+    from quill.cli.verify_audit import record_restore as run
+    from quill.clock import SystemClock
+
+    settings = _settings()
+    code, lines = asyncio.run(run(settings, checkpoints or [], SystemClock()))
+    for line in lines:
+        typer.echo(line, err=code != 0 or line.startswith("note:"))
+    raise typer.Exit(code)
+
+
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Load demo organisations, users, patients, letters and threads (idempotent)."""
