@@ -5,6 +5,7 @@ apart from a tail cut without one, on SQLite (the online backup API) and Postgre
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -44,17 +45,20 @@ class Outcome:
     stderr: list[str]
 
 
-def _quill(url: str, command: str, points: Path, key: str | None = TEST_AUDIT_KEY,
-           data_dir: Path | None = None) -> Outcome:
+def _quill(url: str, command: str, points: Path | list[Path],
+           key: str | None = TEST_AUDIT_KEY, data_dir: Path | None = None) -> Outcome:
     env = {"QUILL_DATABASE_URL": url, "QUILL_AUDIT_KEY": key or ""}
     if data_dir is not None:
         env["QUILL_DATA_DIR"] = str(data_dir)
-    result = CliRunner().invoke(cli, [command, "--checkpoints", str(points)], env=env)
+    args = [command]
+    for path in points if isinstance(points, list) else [points]:
+        args += ["--checkpoints", str(path)]
+    result = CliRunner().invoke(cli, args, env=env)
     return Outcome(result.exit_code, result.stdout.splitlines(), result.stderr.splitlines())
 
 
-async def quill(url: str, command: str, points: Path, key: str | None = TEST_AUDIT_KEY,
-                data_dir: Path | None = None) -> Outcome:
+async def quill(url: str, command: str, points: Path | list[Path],
+                key: str | None = TEST_AUDIT_KEY, data_dir: Path | None = None) -> Outcome:
     return await asyncio.to_thread(partial(_quill, url, command, points, key, data_dir))
 
 
@@ -243,6 +247,45 @@ async def test_a_restore_record_forged_without_the_key_is_rejected(
     assert outcome.code == 1, outcome
     assert outcome.stdout == ["audit checkpoints rejected: audit-checkpoints.jsonl line 2: "
                               "not made with this audit key"]
+
+
+async def test_every_field_of_a_restore_record_is_covered_by_its_mac(
+        restored_sqlite: tuple[str, Path]) -> None:
+    url, points = restored_sqlite
+    assert (await quill(url, "record-restore", points)).code == 0
+    lines = points.read_text().splitlines()
+    record = json.loads(lines[-1])
+    for field, value in [("restored_to_seq", 2), ("hash", "f" * 64),
+                         ("time", "2020-01-01T00:00:00+00:00"), ("lost_through_seq", 5)]:
+        points.write_text("\n".join([*lines[:-1], json.dumps({**record, field: value})]))
+        outcome = await quill(url, "verify-audit", points)
+        assert outcome.code == 1, (field, outcome)
+        assert outcome.stdout == ["audit checkpoints rejected: audit-checkpoints.jsonl line "
+                                  "2: not made with this audit key"], field
+
+
+async def test_checkpoint_files_of_several_hosts_are_read_as_one_history(
+        restored_sqlite: tuple[str, Path], tmp_path: Path) -> None:
+    url, host_a = restored_sqlite  # host A pinned entry 6 of the chain the restore replaced
+    host_b = tmp_path / "host-b.jsonl"
+    recorded = await quill(url, "record-restore", [host_b, host_a])
+    assert recorded.code == 0, recorded
+    assert recorded.stdout[0].endswith(f"; appended to {host_b}, {host_a}")
+    assert host_a.read_text().splitlines()[-1] == host_b.read_text().strip()
+    # Host A's checkpointer resumes from the record, the last line of its own file.
+    later = ManualClock(datetime.now(UTC) + timedelta(minutes=1))
+    await write_entries(url, later, 2, first=40)
+    assert await pinned_at(url, host_a, later) == 5
+    passed = await quill(url, "verify-audit", [host_a, host_b])
+    assert passed.code == 0, passed
+    assert passed.stdout == [  # the one restore, read from both files, reported once
+        "restore recorded at {}: entries after 3 were lost (checkpoints had reached entry 6)"
+        .format(json.loads(host_b.read_text())["time"]),
+        "audit chain ok: 5 entries verified (2 checkpoints)"]
+    await cut_tail(url, keep=4)
+    cut = await quill(url, "verify-audit", [host_a, host_b])
+    assert cut.code == 1, cut
+    assert "but a checkpoint names entry 5, and no restore is recorded" in cut.stdout[0]
 
 
 async def test_record_restore_refuses_a_chain_that_does_not_verify(

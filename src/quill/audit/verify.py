@@ -45,6 +45,8 @@ def expectations(marks: Iterable[AuditMark]) -> Expectations:
     restores: list[RestoreRecord] = []
     for mark in marks:
         if isinstance(mark, RestoreRecord):
+            if mark in restores:
+                continue  # the same record, appended to each host's file
             # Entries after the restored end were lost: what pinned them no longer binds.
             # Checkpoints written after the record pin the chain that grew again.
             pins = {seq: hashes for seq, hashes in pins.items() if seq <= mark.seq}

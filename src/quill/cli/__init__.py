@@ -93,8 +93,8 @@ def verify_audit(
 @cli.command("record-restore")
 def record_restore(
     checkpoints: Annotated[list[Path] | None, typer.Option(
-        "--checkpoints", help="A checkpoint file (repeatable); the record goes to the first. "
-        "Default QUILL_AUDIT_CHECKPOINT_PATH.")] = None,
+        "--checkpoints", help="A checkpoint file (repeatable); the record is appended to "
+        "each. Default QUILL_AUDIT_CHECKPOINT_PATH.")] = None,
 ) -> None:
     """After restoring a backup (with Quill stopped): verify the restored chain up to its
     end, then append a keyed restore record so verify-audit reports the lost entries

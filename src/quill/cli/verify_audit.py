@@ -74,7 +74,7 @@ async def verify_audit(settings: Settings, paths: list[Path]) -> tuple[int, list
 
 async def record_restore(settings: Settings, paths: list[Path],
                          clock: Clock) -> tuple[int, list[str]]:
-    """Append a keyed restore record to the first checkpoint file, once the restored chain
+    """Append a keyed restore record to every checkpoint file, once the restored chain
     verifies up to its end: 0 recorded (or nothing to record), 1 refused, 2 cannot check."""
     key_text = settings.existing_audit_key()
     if key_text is None:
@@ -95,8 +95,11 @@ async def record_restore(settings: Settings, paths: list[Path],
     record = RestoreRecord(restored_to_seq=result.checked, hash=result.last_hash,
                            time=clock.now().isoformat(),
                            lost_through_seq=result.pinned_beyond_end)
-    try:
-        await asyncio.to_thread(append_line, files[0], record.line(key))
-    except OSError as exc:
-        return 2, [f"error: could not append to {files[0]}: {exc.strerror or exc}"]
-    return 0, [*notes, f"{restore_line(record)}; appended to {files[0]}"]
+    # Into every file: each host's checkpointer resumes from the last line of its own.
+    for path in files:
+        try:
+            await asyncio.to_thread(append_line, path, record.line(key))
+        except OSError as exc:
+            return 2, [f"error: could not append to {path}: {exc.strerror or exc}"]
+    return 0, [*notes, f"{restore_line(record)}; appended to "
+                       f"{', '.join(map(str, files))}"]
