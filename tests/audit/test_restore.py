@@ -100,8 +100,12 @@ async def _sqlite_backup(url: str, directory: Path) -> Path:
 
 @asynccontextmanager
 async def _sqlite_restore(url: str, backup: Path) -> AsyncIterator[str]:
-    # Quill is stopped: the backup file replaces the database file.
-    await asyncio.to_thread(shutil.copyfile, backup, _sqlite_path(url))
+    # As operations.md says: Quill stopped, the replaced database's WAL files removed, the
+    # backup copied into place.
+    database = _sqlite_path(url)
+    for suffix in ("-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    await asyncio.to_thread(shutil.copyfile, backup, database)
     yield url
 
 
