@@ -116,13 +116,6 @@ def parse_mark(text: str, key: bytes) -> AuditMark:
     return point
 
 
-def parse_checkpoint(text: str, key: bytes) -> Checkpoint:
-    point = parse_mark(text, key)
-    if not isinstance(point, Checkpoint):
-        raise CheckpointError("not a checkpoint")
-    return point
-
-
 def read_marks(path: Path, key: bytes) -> list[AuditMark]:
     """Every checkpoint and restore record in the file, in the order they were appended;
     a bad line raises naming its number."""
