@@ -7,7 +7,7 @@ import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # database on every request, as workers on several hosts must.
     caller_cache_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
+    # text | json; unset = text in development on a terminal, JSON otherwise
+    # (quill.logging_setup.resolve_log_format decides, as only it knows the stream).
+    log_format: Literal["text", "json"] | None = None
     # Request bodies larger than this are refused with 413 before anything parses them.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     # Password for every `quill seed-demo` account; empty = generate one and print it once.
@@ -148,6 +151,15 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower() or None
+            if value not in (None, "text", "json"):
+                raise ValueError(f"QUILL_LOG_FORMAT must be text or json, not {value!r}")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

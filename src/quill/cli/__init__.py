@@ -57,16 +57,20 @@ def serve(
     """Migrate the database, then serve the API."""
     import uvicorn
 
-    from quill.logging_setup import configure_logging
+    from quill.logging_setup import configure_logging, logging_config, resolve_log_format
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_format = resolve_log_format(settings.log_format, not settings.is_production)
+    configure_logging(settings.log_level, log_format)
     _migrate(settings)
     settings.resolved_secret_key()  # generate the development secret once, before workers fork
     settings.resolved_audit_key()  # and the audit key, which every worker must share
     log.info("serving", extra={"host": host, "port": port, "workers": workers})
+    # Each worker process applies the same logging configuration before it logs anything;
+    # our own request line replaces uvicorn's access log.
     uvicorn.run("quill.asgi:app", factory=True, host=host, port=port, workers=workers,
-                log_config=None, proxy_headers=False, server_header=False)
+                log_config=logging_config(settings.log_level, log_format), access_log=False,
+                proxy_headers=False, server_header=False)
 
 
 @cli.command("verify-audit")
@@ -83,6 +87,25 @@ def verify_audit(
     code, lines = asyncio.run(run(settings, checkpoints or []))
     for line in lines:
         typer.echo(line, err=code == 2 or line.startswith("note:"))
+    raise typer.Exit(code)
+
+
+@cli.command("record-restore")
+def record_restore(
+    checkpoints: Annotated[list[Path] | None, typer.Option(
+        "--checkpoints", help="A checkpoint file (repeatable); the record is appended to "
+        "each. Default QUILL_AUDIT_CHECKPOINT_PATH.")] = None,
+) -> None:
+    """After restoring a backup (with Quill stopped): verify the restored chain up to its
+    end, then append a keyed restore record so verify-audit reports the lost entries
+    instead of a cut tail."""
+    from quill.cli.verify_audit import record_restore as run
+    from quill.clock import SystemClock
+
+    settings = _settings()
+    code, lines = asyncio.run(run(settings, checkpoints or [], SystemClock()))
+    for line in lines:
+        typer.echo(line, err=code != 0 or line.startswith("note:"))
     raise typer.Exit(code)
 
 
