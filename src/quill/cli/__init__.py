@@ -66,7 +66,8 @@ def serve(
     settings.resolved_audit_key()  # and the audit key, which every worker must share
     log.info("serving", extra={"host": host, "port": port, "workers": workers})
     uvicorn.run("quill.asgi:app", factory=True, host=host, port=port, workers=workers,
-                log_config=None, proxy_headers=False, server_header=False)
+                log_config=None, proxy_headers=False, server_header=False,
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds)
 
 
 @cli.command("verify-audit")
