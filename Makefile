@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: run test lint types pytest install bench bench-quick bench-tools migration clean
+.PHONY: run test lint types pytest install test-tools bench bench-quick bench-tools migration clean
 
 $(UV):
 	@echo "uv not found: installing it from the package index"
@@ -25,10 +25,32 @@ lint: install
 types: install
 	$(RUN) mypy --strict src tests
 
-pytest: install
+pytest: install test-tools
 	$(RUN) pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 test: lint types pytest
+
+# nginx for the deployment test (tests/deploy): as root it is installed from the OS
+# packages when missing; otherwise that test skips, naming the reason (under CI=true it
+# fails instead). Debian starts a package's service on install, and nginx's default site
+# would then hold port 80 on this machine for good; a policy-rc.d that refuses service
+# starts, in place only for the install (and only when the machine has none), prevents it;
+# should one already there allow the start, the freshly started server is stopped.
+# The test runs its own nginx on free ports.
+test-tools:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null || { \
+			echo "nginx not installed (needs root to install): the deployment test will skip"; \
+			exit 0; }; \
+		policy=/usr/sbin/policy-rc.d; made=; \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; \
+			chmod 755 $$policy; made=1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq nginx-light >/dev/null \
+			|| { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; } \
+			|| echo "nginx could not be installed: the deployment test will skip"; \
+		[ -z "$$made" ] || rm -f $$policy; \
+		[ ! -s /run/nginx.pid ] || /usr/sbin/nginx -s quit || true; }
 
 # wrk drives the load when present; as root it is installed from the OS packages if
 # missing, otherwise the bench falls back to its Python driver (bench/pydriver.py).

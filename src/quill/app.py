@@ -32,6 +32,7 @@ from quill.web.errors import install_error_handlers
 from quill.web.observability import ObservabilityMiddleware
 from quill.web.openapi import install_error_schema
 from quill.web.routing import mount
+from quill.web.shutdown import notice_on_exit_signals
 
 # Routers under /api, in matching order (quill.web.routing: mounted flat on the app).
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -53,7 +54,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
         try:
-            yield
+            with notice_on_exit_signals(runtime.shutdown):
+                yield
         finally:
             await runtime.aclose()
 

@@ -29,6 +29,7 @@ from quill.email.factory import build_mailer
 from quill.email.port import Mailer
 from quill.events.bus import EventBus, InProcessEventBus
 from quill.events.redis_bus import RedisEventBus
+from quill.events.shutdown import ShutdownNotice
 from quill.fhir.port import FhirGateway
 from quill.fhir.timing import TimedFhirGateway
 from quill.fhir.wiring import build_fhir_gateway
@@ -39,6 +40,7 @@ from quill.push.endpoints import EndpointPolicy
 from quill.push.keys import load_vapid_keys
 from quill.push.notifier import PushNotifier
 from quill.settings import Settings
+from quill.web.client_address import ClientAddresses
 from quill.web.observability import Metrics
 from quill.web.wiring import Platform, Wiring
 
@@ -66,6 +68,8 @@ class Runtime:
     health: HealthProbes
     # Keyed checkpoints of the audit chain, written outside the database.
     audit_checkpoints: AuditCheckpointer
+    # Begun when the server starts a graceful shutdown; live streams end on it.
+    shutdown: ShutdownNotice
 
     @property
     def platform(self) -> Platform:
@@ -82,6 +86,8 @@ class Runtime:
             Platform: self.platform, Metrics: self.metrics, PushNotifier: self.push,
             PasswordHasher: self.passwords, RateLimiter: self.limiter,
             CallerCache: self.callers, HealthProbes: self.health,
+            ShutdownNotice: self.shutdown,
+            ClientAddresses: ClientAddresses.from_entries(self.settings.trusted_proxies),
             SessionTokens: tokens, AuthCookies: AuthCookies.from_settings(self.settings),
             CallerSources: CallerSources(clock=self.clock, session_factory=self.session_factory,
                                          callers=self.callers, tokens=tokens),
@@ -153,6 +159,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         audit_checkpoints=AuditCheckpointer(
             session_factory, audit_key, settings.audit_checkpoint_file, clock,
             settings.audit_checkpoint_seconds),
+        shutdown=ShutdownNotice(),
     )
 
 

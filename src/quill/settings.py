@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] | None = None
     # Request bodies larger than this are refused with 413 before anything parses them.
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    # On SIGTERM, `quill serve` stops accepting connections and waits this long for the
+    # requests in flight before it cancels them; the unit's stop timeout must be longer.
+    shutdown_grace_seconds: int = Field(default=20, ge=1)
     # Password for every `quill seed-demo` account; empty = generate one and print it once.
     demo_password: str = ""
 

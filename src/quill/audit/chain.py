@@ -37,6 +37,8 @@ class AuditEntry:
     patient_id: str | None = None
     actor_id: int | None = None
     request_id: str | None = None
+    # Who the request came from: the peer, or the client a trusted proxy named.
+    client_address: str | None = None
 
 
 def mac(key: bytes, content: object) -> str:
@@ -46,15 +48,21 @@ def mac(key: bytes, content: object) -> str:
 
 
 def entry_hash(key: bytes, seq: int, at: datetime, entry: AuditEntry, prev_hash: str) -> str:
-    return mac(key, [seq, at.astimezone(UTC).isoformat(), entry.actor_id, entry.action,
-                     entry.resource_type, entry.resource_id, entry.patient_id,
-                     entry.request_id, prev_hash])
+    content: list[object] = [seq, at.astimezone(UTC).isoformat(), entry.actor_id,
+                             entry.action, entry.resource_type, entry.resource_id,
+                             entry.patient_id, entry.request_id, prev_hash]
+    # Covered when present; an entry without one (the CLI's, seeding's) is MACed exactly
+    # as entries were before client addresses were recorded.
+    if entry.client_address is not None:
+        content.append(entry.client_address)
+    return mac(key, content)
 
 
 def entry_of(event: AuditEvent) -> AuditEntry:
     return AuditEntry(
         action=event.action, resource_type=event.resource_type, resource_id=event.resource_id,
         patient_id=event.patient_id, actor_id=event.actor_id, request_id=event.request_id,
+        client_address=event.client_address,
     )
 
 
@@ -96,7 +104,8 @@ def fitted(entry: AuditEntry) -> AuditEntry:
     return replace(entry, action=entry.action[:64], resource_type=entry.resource_type[:64],
                    resource_id=_clip(entry.resource_id, 128),
                    patient_id=_clip(entry.patient_id, 64),
-                   request_id=_clip(entry.request_id, 128))
+                   request_id=_clip(entry.request_id, 128),
+                   client_address=_clip(entry.client_address, 64))
 
 
 async def stage(db: AsyncSession, at: datetime, entry: AuditEntry) -> None:
@@ -148,7 +157,7 @@ def _append_staged(session: Session) -> None:
             seq=seq, at=staged.at, actor_id=staged.entry.actor_id, action=staged.entry.action,
             resource_type=staged.entry.resource_type, resource_id=staged.entry.resource_id,
             patient_id=staged.entry.patient_id, request_id=staged.entry.request_id,
-            prev_hash=prev, hash=digest,
+            client_address=staged.entry.client_address, prev_hash=prev, hash=digest,
         ))
         prev = digest
     head.seq, head.hash = seq, prev

@@ -24,6 +24,7 @@ class AuditEvent(Base):
     resource_id: Mapped[str | None] = mapped_column(String(128))
     patient_id: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
+    client_address: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

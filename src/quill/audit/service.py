@@ -28,6 +28,7 @@ class Auditor:
     clock: Clock
     request_id: str | None = None
     actor_id: int | None = None
+    client_address: str | None = None
 
     async def record(
         self,
@@ -43,5 +44,5 @@ class Auditor:
             action=action, resource_type=resource_type, resource_id=resource_id,
             patient_id=patient_id,
             actor_id=actor_id if actor_id is not None else self.actor_id,
-            request_id=self.request_id,
+            request_id=self.request_id, client_address=self.client_address,
         ))

@@ -6,7 +6,6 @@ Built once per app in create_app; nothing here is module-level state.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import math
 import time
@@ -21,9 +20,9 @@ from starlette.requests import Request
 
 from quill.errors import RateLimited, ServiceDisabled
 from quill.settings import Settings
+from quill.web.client_address import client_address, parse_networks
 
 log = logging.getLogger("quill.ratelimit")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -37,38 +36,6 @@ class Limits:
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(parse(settings.rate_limit_login), parse(settings.rate_limit_register),
                    parse(settings.rate_limit_forgot), parse(settings.rate_limit_reset))
-
-
-def parse_networks(entries: Sequence[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
-
-
-def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
-
-
-def client_address(request: Request, trusted: tuple[Network, ...]) -> str:
-    """The connection's peer, or the address a trusted proxy says it forwarded for.
-
-    X-Forwarded-For is read right to left: each trusted proxy appended the address it
-    saw, so the first entry that is not itself a trusted proxy is the client. A header
-    from an untrusted peer is ignored entirely.
-    """
-    peer = request.client.host if request.client else ""
-    if not trusted or not _is_trusted(peer, trusted):
-        return peer
-    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
-    for hop in reversed([h for h in hops if h]):
-        if not _is_trusted(hop, trusted):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer
-    return peer
 
 
 def _key(value: str) -> str:

@@ -70,7 +70,8 @@ def serve(
     # our own request line replaces uvicorn's access log.
     uvicorn.run("quill.asgi:app", factory=True, host=host, port=port, workers=workers,
                 log_config=logging_config(settings.log_level, log_format), access_log=False,
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False,
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds)
 
 
 @cli.command("verify-audit")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
@@ -14,15 +15,28 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from quill.events.bus import Event, EventBus
+from quill.events.bus import Event, EventBus, Subscription
+from quill.events.shutdown import ShutdownNotice
 
 log = logging.getLogger("quill.events")
 PING = b": ping\n\n"
 # Sent once the subscription is live: it flushes the headers through proxies at once and
 # tells a client that events published from now on will reach it.
 OPENED = b": connected\n\n"
+# Bounds of the reconnection delay a closing server asks for, in milliseconds. Spread over
+# a few seconds, the streams of a stopping instance do not all land on the others at once.
+RECONNECT_MS = (1000, 4000)
 
 StillAllowed = Callable[[], Awaitable[bool]]
+
+
+def closing_frame() -> bytes:
+    """The last block of a stream the server ends for shutdown: a ``retry`` field, which
+    sets how long the client waits before it reconnects (to another instance, behind a
+    proxy). A block without data dispatches no event."""
+    low, high = RECONNECT_MS
+    delay = low + secrets.randbelow(high - low + 1)
+    return f": server shutting down\nretry: {delay}\n\n".encode()
 
 
 def frame(event: Event) -> bytes:
@@ -30,12 +44,25 @@ def frame(event: Event) -> bytes:
     return f"event: {event.type}\ndata: {data}\n\n".encode()
 
 
+async def _next_event(subscription: Subscription, stopping: asyncio.Future[None],
+                      within: float) -> Event | None:
+    """The next event within ``within`` seconds, or None when none came or on shutdown."""
+    getting = asyncio.ensure_future(subscription.get())
+    try:
+        await asyncio.wait((getting, stopping), timeout=within,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not getting.done():
+            getting.cancel()  # the subscription keeps the event for the next get
+    return getting.result() if getting.done() and not getting.cancelled() else None
+
+
 async def event_frames(
     bus: EventBus, user_id: int, *, ping_seconds: float, recheck_seconds: float,
-    still_allowed: StillAllowed,
+    still_allowed: StillAllowed, shutdown: ShutdownNotice,
 ) -> AsyncIterator[bytes]:
     """Frames for ``user_id``: its events as they come, a ping after ``ping_seconds`` of
-    silence.
+    silence, and a reconnection hint as the last frame when the server shuts down.
 
     ``still_allowed`` is asked every ``recheck_seconds`` on a clock of its own, not only
     when the stream is idle: a busy stream must end as soon after logout, revocation or
@@ -47,11 +74,16 @@ async def event_frames(
         except Exception:
             log.warning("could not subscribe to live events", exc_info=True)
             return
+        stopping = asyncio.ensure_future(shutdown.wait())
+        stack.callback(stopping.cancel)
         yield OPENED
         loop = asyncio.get_running_loop()
         next_check = loop.time() + recheck_seconds
         next_ping = loop.time() + ping_seconds
         while True:
+            if shutdown.begun:
+                yield closing_frame()
+                return
             if loop.time() >= next_check:
                 if not await still_allowed():
                     return
@@ -60,9 +92,8 @@ async def event_frames(
                 yield PING
                 next_ping = loop.time() + ping_seconds
             wait = max(0.0, min(next_check, next_ping) - loop.time())
-            try:
-                event = await asyncio.wait_for(subscription.get(), wait)
-            except TimeoutError:
+            event = await _next_event(subscription, stopping, wait)
+            if event is None:
                 continue
             yield frame(event)
             next_ping = loop.time() + ping_seconds

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.service import Auditor
 from quill.db.session import unit_of_work
+from quill.web.client_address import ClientAddresses
 from quill.web.observability import request_id_of
-from quill.web.wiring import Platform, platform_of
+from quill.web.wiring import Platform, platform_of, wiring_of
 
 
 # Dependencies are ``async def`` even when they never await: FastAPI runs a plain ``def``
@@ -51,8 +52,9 @@ def request_session(request: Request) -> AsyncSession | None:
 
 
 def request_auditor(request: Request, db: AsyncSession, actor_id: int | None) -> Auditor:
-    return Auditor(db, platform_of(request).clock, request_id=request_id_of(request) or None,
-                   actor_id=actor_id)
+    wiring = wiring_of(request)
+    return Auditor(db, wiring.get(Platform).clock, request_id=request_id_of(request) or None,
+                   actor_id=actor_id, client_address=wiring.get(ClientAddresses).of(request))
 
 
 async def get_request_auditor(request: Request, db: DbSession) -> Auditor:

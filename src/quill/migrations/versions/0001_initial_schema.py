@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('resource_id', sa.String(length=128), nullable=True),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('request_id', sa.String(length=128), nullable=True),
+    sa.Column('client_address', sa.String(length=64), nullable=True),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_events'))
