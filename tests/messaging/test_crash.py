@@ -26,6 +26,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+STARTUP_SECONDS = 120.0
+
+
 def _start_server(settings: Settings, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("QUILL_")}
     env.update({"QUILL_DATABASE_URL": settings.database_url, "QUILL_DATA_DIR": str(data_dir),
@@ -35,7 +38,9 @@ def _start_server(settings: Settings, data_dir: Path, port: int) -> subprocess.P
 
 
 async def _wait_until_up(http: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
+    # Generous: a loaded CI machine can take many seconds just to import the app.
+    deadline = asyncio.get_running_loop().time() + STARTUP_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
         if process.poll() is not None:
             raise AssertionError("server exited before answering")
         try:
