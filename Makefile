@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: run test lint types pytest install bench bench-quick bench-tools migration clean
+.PHONY: run test lint types pytest install bench bench-quick bench-tools migration clean vendor
 
 $(UV):
 	@echo "uv not found: installing it from the package index"
@@ -42,6 +42,12 @@ bench: install bench-tools
 
 bench-quick: install bench-tools
 	$(RUN) python -m bench.run --quick
+
+# Refresh the pinned browser files (htmx and its SSE extension) with npm and record their
+# sha256 in src/quill/webapp/static/vendor/VENDOR.json. Running or testing Quill needs no npm.
+vendor: install
+	$(RUN) python scripts/vendor.py
+	$(RUN) python scripts/vendor.py --check
 
 migration: install
 	$(RUN) python scripts/regen_initial_migration.py
