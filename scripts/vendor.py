@@ -29,17 +29,18 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_manifest() -> list[dict[str, str]]:
-    entries: list[dict[str, str]] = json.loads(MANIFEST.read_text())["packages"]
+def load_manifest(directory: Path = VENDOR_DIR) -> list[dict[str, str]]:
+    entries: list[dict[str, str]] = json.loads((directory / MANIFEST.name).read_text())[
+        "packages"]
     return entries
 
 
-def check() -> list[str]:
+def check(directory: Path = VENDOR_DIR) -> list[str]:
     """Problems found: a missing file or one whose digest differs from the manifest."""
     problems: list[str] = []
-    for entry in load_manifest():
+    for entry in load_manifest(directory):
         for key in ("file", "licence_file"):
-            path = VENDOR_DIR / entry[key]
+            path = directory / entry[key]
             if not path.is_file():
                 problems.append(f"{entry['package']}: {entry[key]} is missing")
                 continue
@@ -81,8 +82,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="only compare the files with the recorded sha256")
-    if parser.parse_args().check:
-        problems = check()
+    parser.add_argument("--dir", type=Path, default=VENDOR_DIR,
+                        help="the vendor directory to check (default: the package's)")
+    arguments = parser.parse_args()
+    if arguments.check:
+        problems = check(arguments.dir)
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0
