@@ -1,7 +1,8 @@
-"""Fixtures of the page tests; the browser fixtures live in tests/webapp/browser.py."""
+"""Fixtures of the page tests: apps with other settings, and the browser fixtures."""
 
 from __future__ import annotations
 
 from tests.auth.conftest import app_factory
+from tests.webapp.browser import browser, chromium, live_server
 
-__all__ = ["app_factory"]
+__all__ = ["app_factory", "browser", "chromium", "live_server"]
