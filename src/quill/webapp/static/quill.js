@@ -18,8 +18,16 @@
   });
 
   var RENEW_EVERY_MS = 10 * 60 * 1000;
+  var RENEWED_KEY = "quill-session-renewed-at";
 
+  // A refresh token is good for one use; two tabs sending the same one at once would
+  // end the session. Tabs share the time of the last renewal and skip a recent one.
   function renewSession() {
+    var last = Number(window.localStorage.getItem(RENEWED_KEY) || 0);
+    if (Date.now() - last < RENEW_EVERY_MS / 2) {
+      return;
+    }
+    window.localStorage.setItem(RENEWED_KEY, String(Date.now()));
     fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" })
       .catch(function () { /* offline: the next page load asks for sign-in if needed */ });
   }
