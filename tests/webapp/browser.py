@@ -27,7 +27,7 @@ from typing import ParamSpec, TypeVar
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from quill.app import create_app
 from quill.db.engine import make_engine
@@ -38,6 +38,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 STARTUP_SECONDS = 60.0
+# Generous waits: several test workers share two cores. Playwright polls, so a fast run
+# is not slowed down by them.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def chromium_path() -> str | None:
@@ -90,8 +94,15 @@ class LiveServer:
         self._loop.close()
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
+def open_context(browser: Browser) -> BrowserContext:
+    """A fresh browser profile (one per person in a journey) with generous waits."""
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def require_chromium() -> str:
+    """Chromium's path; otherwise skip with the reason, or fail under CI=true."""
     path = chromium_path()
     if path is None:
         reason = "Chromium is not installed; `make browser` installs it (as root)"
@@ -99,6 +110,11 @@ def chromium() -> str:
             pytest.fail(f"{reason}. CI=true: browser tests must run")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return require_chromium()
 
 
 @pytest.fixture
