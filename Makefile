@@ -4,7 +4,8 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: run test lint types pytest install test-tools bench bench-quick bench-tools migration clean
+.PHONY: run test lint types pytest install test-tools bench bench-quick bench-tools migration \
+	clean vendor browser screenshots
 
 $(UV):
 	@echo "uv not found: installing it from the package index"
@@ -25,7 +26,16 @@ lint: install
 types: install
 	$(RUN) mypy --strict src tests
 
-pytest: install test-tools
+# The browser tests drive the OS's Chromium (never a downloaded one). As root it is
+# installed from the OS packages when missing; otherwise those tests skip with the reason
+# (under CI=true they fail instead).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) \
+		|| echo "Chromium not installed: the browser tests will skip"; }
+
+pytest: install test-tools browser
 	$(RUN) pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 test: lint types pytest
@@ -64,6 +74,16 @@ bench: install bench-tools
 
 bench-quick: install bench-tools
 	$(RUN) python -m bench.run --quick
+
+# Refresh the pinned browser files (htmx and its SSE extension) with npm and record their
+# sha256 in src/quill/webapp/static/vendor/VENDOR.json. Running or testing Quill needs no npm.
+vendor: install
+	$(RUN) python scripts/vendor.py
+	$(RUN) python scripts/vendor.py --check
+
+# Screenshots of the web app's pages at desktop and phone width, into docs/screenshots/.
+screenshots: install browser
+	$(RUN) python scripts/screenshots.py
 
 migration: install
 	$(RUN) python scripts/regen_initial_migration.py

@@ -33,6 +33,7 @@ from quill.web.observability import ObservabilityMiddleware
 from quill.web.openapi import install_error_schema
 from quill.web.routing import mount
 from quill.web.shutdown import notice_on_exit_signals
+from quill.webapp import install as install_webapp
 
 # Routers under /api, in matching order (quill.web.routing: mounted flat on the app).
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -87,6 +88,8 @@ def create_app(
     if settings.fhir_facade_enabled:
         mount(app, fhir_public_router)
         mount(app, fhir_router)
+    # The pages last: their paths sit outside /api and the facades' prefixes.
+    install_webapp(app)
     # Innermost middleware: a 413 still carries CORS headers, a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

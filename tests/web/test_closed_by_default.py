@@ -1,5 +1,8 @@
 """Closed by default: every route outside PUBLIC_ROUTES needs a session, and every
-cookie-authenticated mutation needs the CSRF header.
+cookie-authenticated mutation needs the CSRF header (a web page's form: its token field).
+
+Web pages (outside /api and the facades) answer a signed-out visitor by sending them to
+the sign-in page rather than with 401; those open to anyone are quill.webapp.PUBLIC_PAGES.
 
 The walk covers the OpenAPI paths (FastAPI nests included routers) and the app's route
 table (for routes left out of the schema), so a new router is checked without editing
@@ -16,6 +19,8 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute, Mount, Route
 
 from quill.web.public import PUBLIC_ROUTES
+from quill.webapp import PUBLIC_PAGES
+from quill.webapp.errors import is_page_path
 from tests.helpers import cookie_client, make_user
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -59,15 +64,23 @@ def concrete(path: str) -> str:
     return PARAM.sub("1", path)
 
 
+def _sent_to_sign_in(response: httpx.Response) -> bool:
+    return (response.status_code == 303
+            and response.headers["location"].startswith("/sign-in"))
+
+
 async def open_routes(app: FastAPI) -> list[str]:
-    """Routes off the public list that answer an anonymous caller with anything but 401."""
+    """Routes off the public lists that answer an anonymous caller with anything but 401
+    (a page: anything but a redirect to the sign-in page)."""
     problems: list[str] = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://testserver") as http:
-        for method, path in sorted(all_routes(app) - PUBLIC_ROUTES):
+        for method, path in sorted(all_routes(app) - PUBLIC_ROUTES - PUBLIC_PAGES):
             body: dict[str, object] | None = {} if method in MUTATING else None
             response = await http.request(method, concrete(path), json=body)
-            if response.status_code != 401:
+            closed = (_sent_to_sign_in(response) if is_page_path(path)
+                      else response.status_code == 401)
+            if not closed:
                 problems.append(f"{method} {path} -> {response.status_code}")
     return problems
 
@@ -87,7 +100,11 @@ async def csrf_free_routes(app: FastAPI) -> list[str]:
             for headers in ({}, {"X-CSRF-Token": "forged-value"}):
                 response = await http.request(method, concrete(path), json={},
                                               headers=headers)
-                if path.startswith(FACADE_PREFIXES):
+                if is_page_path(path):
+                    if (response.status_code != 403
+                            or not response.headers["content-type"].startswith("text/html")):
+                        problems.append(f"{method} {path} {headers} -> {response.status_code}")
+                elif path.startswith(FACADE_PREFIXES):
                     # The standard facades refuse anything but a clean admin session or the
                     # service token with 401 and an OperationOutcome.
                     if response.status_code != 401:
@@ -101,6 +118,7 @@ async def csrf_free_routes(app: FastAPI) -> list[str]:
 
 async def test_every_non_public_route_needs_authentication(app: FastAPI) -> None:
     assert len(all_routes(app) - PUBLIC_ROUTES) > 10  # the walk really found the routers
+    assert all_routes(app) >= PUBLIC_PAGES  # and the pages
     assert await open_routes(app) == []
 
 

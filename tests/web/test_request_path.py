@@ -10,7 +10,7 @@ import httpx
 import opentelemetry.trace
 import pytest
 from fastapi import FastAPI
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from quill.app import API_ROUTERS
 from quill.facades.openehr import router as openehr_facade_router
@@ -20,8 +20,11 @@ from quill.web.openapi import install_error_schema
 
 
 def test_every_route_sits_in_the_apps_own_table(app: FastAPI) -> None:
-    # An included router would be one entry holding a table of its own.
-    assert [r for r in app.routes if not isinstance(r, Route)] == []
+    # An included router would be one entry holding a table of its own. The web app's
+    # static files are the one mount: a leaf, last, so no route is matched after it.
+    others = [r for r in app.routes if not isinstance(r, Route)]
+    assert [(type(r), getattr(r, "path", None)) for r in others] == [(Mount, "/static")]
+    assert app.routes[-1] is others[0]
     paths = {r.path for r in app.routes if isinstance(r, Route)}
     assert {"/api/auth/me", "/api/patients", "/api/conversations", "/metrics"} <= paths
     assert len(paths) >= sum(len(router.routes) for router in API_ROUTERS)

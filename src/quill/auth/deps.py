@@ -74,7 +74,13 @@ async def get_caller(request: Request) -> Caller:
     return await resolve_caller(request, request_session(request))
 
 
-async def resolve_caller(request: Request, db: AsyncSession | None) -> Caller:
+async def resolve_caller(request: Request, db: AsyncSession | None, *,
+                         presented_csrf: str | None = None) -> Caller:
+    """The caller, with the CSRF check of a cookie-authenticated unsafe request.
+
+    ``presented_csrf`` is for the web pages, whose forms send the token as a field: when
+    given it is checked instead of the ``X-CSRF-Token`` header.
+    """
     token, via_cookie = _presented_token(request)
     if token is None:
         raise Unauthenticated()
@@ -89,7 +95,8 @@ async def resolve_caller(request: Request, db: AsyncSession | None) -> Caller:
             async with unit_of_work(sources.session_factory) as own:
                 resolved = await _resolve(own, sources, token, now)
     if via_cookie and request.method not in SAFE_METHODS:
-        presented = request.headers.get(CSRF_HEADER)
+        presented = (request.headers.get(CSRF_HEADER) if presented_csrf is None
+                     else presented_csrf)
         if presented != request.cookies.get(CSRF_COOKIE) or not sources.tokens.csrf_matches(
             resolved.session_id, presented
         ):

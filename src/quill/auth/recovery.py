@@ -30,6 +30,7 @@ from quill.identity.models import User
 
 RESET_TOKEN_MINUTES = 30
 INVALID_RESET_LINK = "Invalid or expired reset link"
+WRONG_PASSWORD = "Current password is incorrect"  # noqa: S105 - a message
 
 
 def _digest(token: str) -> str:
@@ -132,7 +133,7 @@ class PasswordService:
     async def change_password(self, current_password: str, new_password: str) -> None:
         user = await self.caller.account(self.db)
         if not await self.passwords.verify(user.password_hash, current_password):
-            raise Invalid("Current password is incorrect")
+            raise Invalid(WRONG_PASSWORD)
         check_new_password(new_password)
         now = self.clock.now()
         user.password_hash = await self.passwords.hash(new_password)

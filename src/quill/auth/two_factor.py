@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.service import Auditor
 from quill.auth.passwords import PasswordHasher
+from quill.auth.recovery import WRONG_PASSWORD
 from quill.auth.totp import consume_code, new_secret, provisioning_uri
 from quill.clock import Clock
 from quill.errors import Invalid
@@ -58,7 +59,7 @@ class TwoFactorService:
     async def disable(self, password: str) -> None:
         user = await self.caller.account(self.db)
         if not await self.passwords.verify(user.password_hash, password):
-            raise Invalid("Current password is incorrect")
+            raise Invalid(WRONG_PASSWORD)
         user.totp_enabled = False
         user.totp_secret = None
         user.totp_last_step = None

@@ -1,0 +1,32 @@
+"""The web app: server-rendered pages at ``/`` over the same services as the JSON API.
+
+``install(app)`` adds the static files, the page routes and the page-aware error
+handlers; create_app calls it after the API routers. See docs/webapp.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from starlette.staticfiles import StaticFiles
+
+from quill.web.routing import mount
+from quill.webapp.errors import install_page_errors
+from quill.webapp.pages import account, home, recovery, signing_in
+from quill.webapp.rendering import STATIC_DIR
+
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    signing_in.router, recovery.router, home.router, account.router,
+)
+# Answer without a signed-in caller; every other page sends a visitor to sign in.
+PUBLIC_PAGES: frozenset[tuple[str, str]] = frozenset({
+    ("GET", "/sign-in"), ("POST", "/sign-in"),
+    ("GET", "/forgot-password"), ("POST", "/forgot-password"),
+    ("GET", "/reset-password"), ("POST", "/reset-password"),
+})
+
+
+def install(app: FastAPI) -> None:
+    install_page_errors(app)
+    for router in PAGE_ROUTERS:
+        mount(app, router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

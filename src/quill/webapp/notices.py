@@ -1,0 +1,19 @@
+"""Fixed confirmations shown after a redirect (``?done=<key>``): only these texts can appear,
+so a crafted link cannot put words on a page."""
+
+from __future__ import annotations
+
+NOTICES: dict[str, str] = {
+    "signed-out": "You have signed out.",
+    "password-reset": "Your password has been changed. Sign in with the new one.",
+    "reset-sent": "If an account uses that email address, we have sent it a link to choose "
+                  "a new password. The link works for 30 minutes.",
+    "password-changed": "Your password has been changed. Your other sessions have ended.",
+    "totp-enabled": "Two-factor authentication is on. You will need a code when you sign in.",
+    "totp-disabled": "Two-factor authentication is off.",
+    "session-ended": "That session has ended.",
+}
+
+
+def notice_for(key: str | None) -> str:
+    return NOTICES.get(key or "", "")
