@@ -51,7 +51,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runtime.start()
+        await runtime.start()
         try:
             yield
         finally:
