@@ -43,7 +43,7 @@ async def _events_in_order(db: AsyncSession, batch: int = 1000) -> AsyncIterator
 
 
 def _check_entry(key: bytes, event: AuditEvent, expected_seq: int, prev_hash: str,
-                 marks: dict[int, str]) -> str | None:
+                 marks: dict[int, set[str]]) -> str | None:
     """Why this entry does not fit the chain, or None when it does."""
     if event.seq != expected_seq:
         # A missing entry shows as a gap; blame the entry found in its place.
@@ -52,7 +52,7 @@ def _check_entry(key: bytes, event: AuditEvent, expected_seq: int, prev_hash: st
         return "previous-hash link broken"
     if entry_hash(key, event.seq, event.at, entry_of(event), prev_hash) != event.hash:
         return "content does not match its keyed hash"
-    if event.seq in marks and marks[event.seq] != event.hash:
+    if event.seq in marks and marks[event.seq] != {event.hash}:
         return "does not match the checkpoint taken at this entry"
     return None
 
@@ -62,9 +62,13 @@ async def verify_chain(db: AsyncSession, key: bytes,
     """Walk the chain from the start; report the first entry that does not fit.
 
     Each checkpoint pins an entry's hash: a chain cut below one is reported at the first
-    missing entry, even when the head row was rewound to match the shorter chain.
+    missing entry, even when the head row was rewound to match the shorter chain. The
+    checkpoints may come from several hosts' files; every one must hold, so two that pin
+    one entry to different hashes (a cut and regrown chain) fail at that entry.
     """
-    marks = {mark.seq: mark.hash for mark in checkpoints}
+    marks: dict[int, set[str]] = {}
+    for mark in checkpoints:
+        marks.setdefault(mark.seq, set()).add(mark.hash)
     prev_hash, checked = GENESIS_HASH, 0
     async for event in _events_in_order(db):
         reason = _check_entry(key, event, checked + 1, prev_hash, marks)
