@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.util import greenlet_spawn
 
+from quill.access.models import Organisation, OrganisationFeature, StaffMembership
 from quill.auth.caller_cache import CachedCaller, CallerCache, SharedGeneration
 from quill.auth.generations import (
     APPLICATION_NAME,
@@ -92,12 +93,27 @@ async def test_redis_carries_a_committed_change_to_another_host(
     url, prefix = shared_redis
     app = await app_factory(redis_url=url, redis_prefix=prefix)
     user = await make_user(app, "moved")
+    runtime = runtime_of(app)
     async with following(RedisGeneration(url, prefix=prefix)) as elsewhere:
         for change in ({"system_permissions": "admin"}, {"additional_competencies": ["x"]},
                        {"is_active": False}):
             before = elsewhere.current()
             await update_user(app, user.id, **change)
             assert await moved_within_bound(elsewhere, before), change
+        before = elsewhere.current()
+        async with runtime.session_factory() as db, db.begin():
+            organisation = Organisation(name="Ward", type="hospital_team", location=None,
+                                        created_at=NOW, updated_at=NOW)
+            db.add(organisation)
+            await db.flush()
+            db.add(StaffMembership(organisation_id=organisation.id, user_id=user.id,
+                                   is_primary=True, created_at=NOW))
+        assert await moved_within_bound(elsewhere, before)  # a membership changes access
+        before = elsewhere.current()
+        async with runtime.session_factory() as db, db.begin():
+            db.add(OrganisationFeature(organisation_id=organisation.id,
+                                       feature_key="letters", enabled_at=NOW))
+        assert await moved_within_bound(elsewhere, before)  # so does a feature
 
 
 async def test_redis_prefixes_keep_deployments_apart(shared_redis: SharedRedis) -> None:
