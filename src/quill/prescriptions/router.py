@@ -25,8 +25,9 @@ from quill.web.wiring import platform_of
 
 router = api_router(tags=["prescriptions"], dependencies=[Depends(require_clinical_services)])
 
-Prescriber = Annotated[Caller, Depends(require_competency(
-    Competency.PRESCRIBE_CONTROLLED_SCHEDULE_2))]
+# Also called directly by the web pages, so both ask the one gate.
+require_prescriber = require_competency(Competency.PRESCRIBE_CONTROLLED_SCHEDULE_2)
+Prescriber = Annotated[Caller, Depends(require_prescriber)]
 
 
 async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
