@@ -22,11 +22,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.sync_api import Browser
 
 from quill.app import create_app
 from quill.db.engine import make_engine
@@ -101,7 +102,7 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def browser(chromium: str) -> Iterator[Any]:
+def browser(chromium: str) -> Iterator[Browser]:
     """Per test: Playwright's sync driver holds an event loop on this thread while it
     runs, and pytest-asyncio must be able to tear the session's async fixtures down
     between tests."""

@@ -18,7 +18,7 @@ from quill.messaging.models import ConversationParticipant
 from tests.helpers import make_organisation, make_user, runtime_of
 from tests.messaging.bulk import load_threads
 from tests.statements import count_statements
-from tests.webapp.support import signed_in
+from tests.webapp.support import browser, signed_in
 
 
 async def _statements(app: FastAPI, http: httpx.AsyncClient, path: str) -> list[str]:
@@ -77,3 +77,9 @@ async def test_account_costs_the_same_for_5_or_500_sessions(app: FastAPI) -> Non
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
     assert counts[1] <= 3
+
+
+async def test_pages_shown_before_sign_in_send_no_statements(app: FastAPI) -> None:
+    async with browser(app) as http:
+        for path in ("/sign-in", "/forgot-password", "/reset-password?token=abc"):
+            assert await _statements(app, http, path) == [], path
