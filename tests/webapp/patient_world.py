@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import insert
 
+from quill.identity.caller import Caller
 from quill.identity.models import User
 from quill.messaging.models import Conversation
 from quill.prescriptions.schemas import ControlledPrescriptionIn
 from quill.prescriptions.service import medication_request
-from quill.identity.caller import Caller
 from tests.helpers import make_organisation, make_user, runtime_of
 
 PATIENT = "pat-1"

@@ -27,7 +27,8 @@ async def test_changing_details_saves_them(app: FastAPI) -> None:
         assert form.status_code == 200
         assert_page_headers(form)
         version = VERSION.search(form.text)
-        assert version is not None and version.group(1)
+        assert version is not None
+        assert version.group(1)
         assert 'value="1980-03-12"' in form.text
         saved = await http.post(f"/patients/{PATIENT}/details", data=_details(
             form_token(form), version.group(1), family_name="King", birth_date="1981-12-10"))
@@ -35,7 +36,8 @@ async def test_changing_details_saves_them(app: FastAPI) -> None:
         assert saved.headers["location"] == f"/patients/{PATIENT}?done=details-saved"
         page = await http.get(saved.headers["location"])
         assert "The patient&#39;s details have been saved." in page.text
-        assert "KING, Ada" in page.text and "<dd>10 Dec 1981</dd>" in page.text
+        assert "KING, Ada" in page.text
+        assert "<dd>10 Dec 1981</dd>" in page.text
     assert ("patient.update", PATIENT, clinic.clinician.id) in await audit_actions(app)
 
 
@@ -61,7 +63,8 @@ async def test_a_stale_edit_shows_the_conflict_with_the_current_details(
         # The form now holds the details as they are, and the version they are at.
         assert 'id="family_name" name="family_name" type="text" value="Byron"' in conflict.text
         fresh = VERSION.search(conflict.text)
-        assert fresh is not None and fresh.group(1) != stale.group(1)
+        assert fresh is not None
+        assert fresh.group(1) != stale.group(1)
         # What this person typed is shown so it can be entered again.
         assert "<dd>Augusta</dd>" in conflict.text
         page = await first.get(f"/patients/{PATIENT}")
@@ -112,8 +115,10 @@ UNSAFE_LETTER = ("Dear colleague,\n\n**Diagnosis**: *stable*\n\n"
 def _assert_safe(html: str) -> None:
     assert "<script" not in html
     assert 'href="javascript:' not in html  # left as plain text, never a link
-    assert "<img" not in html and "&lt;img src=x" in html
-    assert "<strong>Diagnosis</strong>" in html and "<em>stable</em>" in html
+    assert "<img" not in html
+    assert "&lt;img src=x" in html
+    assert "<strong>Diagnosis</strong>" in html
+    assert "<em>stable</em>" in html
 
 
 async def test_a_letter_preview_renders_markdown_safely(app: FastAPI) -> None:

@@ -97,7 +97,8 @@ def test_another_clinics_patient_is_a_404(live_server: LiveServer, browser: Brow
     page = context.new_page()
     _sign_in(page, live_server, "dr-page")
     answer = page.goto(f"{live_server.url}/patients/{HIDDEN}")
-    assert answer is not None and answer.status == 404
+    assert answer is not None
+    assert answer.status == 404
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     expect(page.get_by_text("Hidden")).to_have_count(0)
     context.close()

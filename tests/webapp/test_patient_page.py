@@ -30,7 +30,8 @@ async def test_the_list_searches_by_name_prefix_or_nhs_number(app: FastAPI) -> N
         assert_page_headers(everyone)
         assert ROW.findall(everyone.text) == [PATIENT]  # never the other clinic's patient
         assert "LOVELACE, Ada" in everyone.text
-        assert "943 476 5919" in everyone.text and "12 Mar 1980" in everyone.text
+        assert "943 476 5919" in everyone.text
+        assert "12 Mar 1980" in everyone.text
         by_name = await http.get("/patients", params={"q": "Lov"})
         assert ROW.findall(by_name.text) == [PATIENT]
         by_nhs = await http.get("/patients", params={"q": "943 476 5919"})
@@ -55,7 +56,8 @@ async def test_the_list_pages_with_a_cursor(app: FastAPI) -> None:
         assert link is not None
         second = await http.get(link.group(1).replace("&amp;", "&"))
         rest = ROW.findall(second.text)
-        assert len(rest) == 6 and not set(rest) & set(shown)
+        assert len(rest) == 6
+        assert not set(rest) & set(shown)
         assert 'rel="next"' not in second.text
         assert "First page" in second.text
 
@@ -70,7 +72,8 @@ async def test_the_patient_page_shows_details_in_uk_formats(app: FastAPI) -> Non
         assert form_token(page)
         text = page.text
         assert '<h1 class="patient-banner__name">LOVELACE, Ada</h1>' in text
-        assert "<dd>943 476 5919</dd>" in text and "<dd>12 Mar 1980</dd>" in text
+        assert "<dd>943 476 5919</dd>" in text
+        assert "<dd>12 Mar 1980</dd>" in text
         assert 'href="/threads/1">Thread 1</a>' in text
         assert 'href="/threads/2">Thread 2</a>' in text
         assert f'href="/threads/new?patient_id={PATIENT}"' in text
