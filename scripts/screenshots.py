@@ -41,6 +41,8 @@ PAGES: list[tuple[str, str, Callable[[Page], None] | None, bool]] = [
     ("home", "/", None, True),
     ("account", "/account", None, True),
     ("two-factor-setup", "/account", _open_two_factor, True),
+    ("patients", "/patients", None, True),
+    ("patient", "/patients/demo-patient-1", None, True),
 ]
 
 

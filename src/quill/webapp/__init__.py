@@ -11,11 +11,21 @@ from starlette.staticfiles import StaticFiles
 
 from quill.web.routing import mount
 from quill.webapp.errors import install_page_errors
-from quill.webapp.pages import account, home, recovery, signing_in
+from quill.webapp.pages import (
+    account,
+    home,
+    patient,
+    patient_actions,
+    patient_letters,
+    patients,
+    recovery,
+    signing_in,
+)
 from quill.webapp.rendering import STATIC_DIR
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     signing_in.router, recovery.router, home.router, account.router,
+    patients.router, patient.router, patient_letters.router, patient_actions.router,
 )
 # Answer without a signed-in caller; every other page sends a visitor to sign in.
 PUBLIC_PAGES: frozenset[tuple[str, str]] = frozenset({

@@ -12,6 +12,10 @@ NOTICES: dict[str, str] = {
     "totp-enabled": "Two-factor authentication is on. You will need a code when you sign in.",
     "totp-disabled": "Two-factor authentication is off.",
     "session-ended": "That session has ended.",
+    "details-saved": "The patient's details have been saved.",
+    "letter-saved": "The letter has been saved to the patient's record.",
+    "prescribed": "The prescription has been saved to the patient's record.",
+    "invite-sent": "The invitation has been emailed. The link works once, for 7 days.",
 }
 
 
