@@ -12,6 +12,12 @@ NOTICES: dict[str, str] = {
     "totp-enabled": "Two-factor authentication is on. You will need a code when you sign in.",
     "totp-disabled": "Two-factor authentication is off.",
     "session-ended": "That session has ended.",
+    "thread-started": "Your thread has started. Everyone in it has been told.",
+    "message-sent": "Your reply has been sent.",
+    "message-amended": "Your amendment has been added. The original is marked as amended.",
+    "status-changed": "The status has been changed.",
+    "participant-added": "They have been added to the thread.",
+    "thread-joined": "You have joined this thread.",
 }
 
 
