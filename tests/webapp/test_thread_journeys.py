@@ -141,7 +141,8 @@ def test_the_service_worker_is_served_for_the_whole_site(live_server: LiveServer
     context = browser.new_context()
     page = context.new_page()
     answer = page.goto(f"{live_server.url}/sw.js")
-    assert answer is not None and answer.status == 200
+    assert answer is not None
+    assert answer.status == 200
     assert answer.headers["content-type"].startswith("text/javascript")
     assert answer.headers["service-worker-allowed"] == "/"
     assert "notificationclick" in answer.text()

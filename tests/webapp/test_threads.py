@@ -114,6 +114,7 @@ async def test_a_thread_the_caller_may_not_see_is_a_404_page(app: FastAPI) -> No
         thread_id = await _start(ann, team.bob)
     async with signed_in(app, "out") as outsider:
         for path in (f"/threads/{thread_id}", f"/threads/{thread_id}/messages?after=0",
+                     f"/threads/{thread_id}/participants",
                      "/threads/999999", "/threads/new?patient_id=p1"):
             response = await outsider.get(path)
             assert response.status_code == 404, path
@@ -126,7 +127,8 @@ async def test_a_thread_the_caller_may_not_see_is_a_404_page(app: FastAPI) -> No
         assert "Potassium" not in (await outsider.get("/threads")).text
     async with signed_in(app, "ann") as ann:
         page = await ann.get(f"/threads/{thread_id}")
-        assert _message_ids(page.text) and "hello" not in page.text
+        assert len(_message_ids(page.text)) == 1
+        assert "hello" not in page.text
         assert '<span id="thread-status" class="status status--new">' in page.text
 
 
@@ -151,6 +153,10 @@ async def test_reply_amend_status_and_add_someone_with_forms(app: FastAPI) -> No
         status = await _post(ann, f"{path}/status", status="resolved")
         assert status.headers["location"] == f"{path}?done=status-changed"
         assert "status--resolved" in (await ann.get(path)).text
+        people = await ann.get(f"{path}/participants")
+        assert_page_headers(people)
+        assert f'<option value="{team.cat}">Cat (cat)</option>' in people.text
+        assert f'<option value="{team.bob}">' not in people.text  # already in it
         added = await _post(ann, f"{path}/participants", user_id=str(team.cat))
         assert added.headers["location"] == f"{path}?done=participant-added"
         page = await ann.get(path)

@@ -137,17 +137,21 @@ async def _thread_page(page: Page, service: MessagingService, detail: ThreadDeta
                        status_code: int = 200, errors: dict[str, str] | None = None,
                        notice: str = "", reply: str = "") -> Response:
     conversation = detail.conversation
-    members = {p.user_id for p in detail.participants}
-    may_add = detail.is_participant and conversation.status != ConversationStatus.CLOSED
-    candidates = await _candidates(page, conversation.patient_id, members) if may_add else []
     return render(page.request, "thread.html", {
         "thread": detail, "messages": message_views(detail.messages, page.caller.user_id),
         "statuses": status_choices(conversation.status, ALLOWED_TRANSITIONS),
-        "candidates": candidates, "may_add": may_add, "errors": errors or {},
-        "notice": notice, "reply": reply,
+        "may_add": _may_add(page, conversation, detail.is_participant),
+        "errors": errors or {}, "notice": notice, "reply": reply,
         "last_message_id": detail.messages[-1].message.id if detail.messages else 0,
         "may_join": page.caller.is_staff and not detail.is_participant,
     }, status_code=status_code)
+
+
+def _may_add(page: Page, conversation: Conversation, is_participant: bool) -> bool:
+    """Whether to offer adding people: the service lets any participant add someone who
+    may see the patient, but only staff can list who that is (GET /api/users)."""
+    return (is_participant and page.caller.is_staff
+            and conversation.status != ConversationStatus.CLOSED)
 
 
 async def _read(page: Page, service: MessagingService, conversation_id: int) -> ThreadDetail:
@@ -239,6 +243,27 @@ async def change_status(conversation_id: IdPath, page: SignedIn,
     return redirect(f"/threads/{conversation_id}", done="status-changed")
 
 
+async def _people_page(page: Page, service: MessagingService, conversation: Conversation,
+                       *, status_code: int = 200, errors: dict[str, str] | None = None
+                       ) -> Response:
+    """Who takes part, and the form to add someone. A page of its own: finding who may
+    see the patient is a query the thread page, read far more often, need not make."""
+    participants = await service.participants(conversation.id)
+    members = {p.user_id for p in participants}
+    may_add = _may_add(page, conversation, page.caller.user_id in members)
+    candidates = await _candidates(page, conversation.patient_id, members) if may_add else []
+    return render(page.request, "thread_people.html", {
+        "conversation": conversation, "participants": participants, "may_add": may_add,
+        "candidates": candidates, "errors": errors or {},
+    }, status_code=status_code)
+
+
+@router.get("/threads/{conversation_id}/participants")
+async def thread_people(conversation_id: IdPath, page: SignedIn) -> Response:
+    service = await _messaging(page)
+    return await _people_page(page, service, await service.conversation(conversation_id))
+
+
 @router.post("/threads/{conversation_id}/participants")
 async def add_participant(conversation_id: IdPath, page: SignedIn,
                           background: BackgroundTasks) -> Response:
@@ -247,13 +272,14 @@ async def add_participant(conversation_id: IdPath, page: SignedIn,
     conversation = await service.conversation(conversation_id)
     body, _ = validate(ParticipantIn, values, {})
     if body is None:
-        detail = await service.detail(conversation)
-        return await _thread_page(page, service, detail, status_code=400,
+        return await _people_page(page, service, conversation, status_code=400,
                                   errors={"user_id": "Choose someone to add"})
     try:
         await service.add_participant(conversation, body)
     except (Invalid, Conflict) as exc:
-        return await _after_failure(page, service, conversation, exc, field="user_id")
+        return await _people_page(page, service, conversation,
+                                  status_code=409 if isinstance(exc, Conflict) else 400,
+                                  errors={"user_id": message_of(exc)})
     (await get_after_commit(page.request, background)).announce(service)
     return redirect(f"/threads/{conversation_id}", done="participant-added")
 
