@@ -22,11 +22,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from quill.app import create_app
 from quill.db.engine import make_engine
@@ -37,6 +38,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 STARTUP_SECONDS = 60.0
+# Generous waits: several test workers share two cores. Playwright polls, so a fast run
+# is not slowed down by them.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def chromium_path() -> str | None:
@@ -89,8 +94,15 @@ class LiveServer:
         self._loop.close()
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
+def open_context(browser: Browser) -> BrowserContext:
+    """A fresh browser profile (one per person in a journey) with generous waits."""
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def require_chromium() -> str:
+    """Chromium's path; otherwise skip with the reason, or fail under CI=true."""
     path = chromium_path()
     if path is None:
         reason = "Chromium is not installed; `make browser` installs it (as root)"
@@ -100,8 +112,13 @@ def chromium() -> str:
     return path
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return require_chromium()
+
+
 @pytest.fixture
-def browser(chromium: str) -> Iterator[Any]:
+def browser(chromium: str) -> Iterator[Browser]:
     """Per test: Playwright's sync driver holds an event loop on this thread while it
     runs, and pytest-asyncio must be able to tear the session's async fixtures down
     between tests."""

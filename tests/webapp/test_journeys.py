@@ -1,18 +1,18 @@
 """Journeys in a real browser (Chromium via Playwright) against a live Quill server.
 
 Later journeys follow the same shape: create the people with ``live_server.call``, open
-one browser context per person, act through labels and roles as a user would.
+one context per person with ``open_context(browser)``, act through labels and roles as a
+user would.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.helpers import DEFAULT_PASSWORD, make_user
-from tests.webapp.browser import LiveServer
+from tests.webapp.browser import LiveServer, open_context
 
 
 def _watch_csp(page: Page) -> list[str]:
@@ -30,9 +30,9 @@ def _sign_in(page: Page, server: LiveServer, username: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_sign_in_see_home_and_sign_out(live_server: LiveServer, browser: Any) -> None:
+def test_sign_in_see_home_and_sign_out(live_server: LiveServer, browser: Browser) -> None:
     live_server.call(make_user, live_server.app, "nadia", level="staff", profession="doctor")
-    context = browser.new_context()
+    context = open_context(browser)
     page = context.new_page()
     blocked = _watch_csp(page)
     page.goto(f"{live_server.url}/account")
@@ -59,9 +59,9 @@ def test_sign_in_see_home_and_sign_out(live_server: LiveServer, browser: Any) ->
 
 
 def test_a_form_without_its_csrf_token_is_refused(live_server: LiveServer,
-                                                  browser: Any) -> None:
+                                                  browser: Browser) -> None:
     live_server.call(make_user, live_server.app, "omar", level="staff", profession="nurse")
-    context = browser.new_context()
+    context = open_context(browser)
     page = context.new_page()
     _sign_in(page, live_server, "omar")
     page.goto(f"{live_server.url}/account")
@@ -78,9 +78,9 @@ def test_a_form_without_its_csrf_token_is_refused(live_server: LiveServer,
 
 
 def test_ending_another_session_swaps_the_list_in_place(live_server: LiveServer,
-                                                         browser: Any) -> None:
+                                                         browser: Browser) -> None:
     live_server.call(make_user, live_server.app, "pia", level="staff", profession="doctor")
-    desk, phone = browser.new_context(), browser.new_context()
+    desk, phone = open_context(browser), open_context(browser)
     page, other = desk.new_page(), phone.new_page()
     blocked = _watch_csp(page)
     _sign_in(other, live_server, "pia")

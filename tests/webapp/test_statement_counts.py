@@ -19,7 +19,7 @@ from quill.messaging.models import Conversation, ConversationParticipant, Messag
 from tests.helpers import make_organisation, make_user, runtime_of
 from tests.messaging.bulk import load_threads
 from tests.statements import count_statements
-from tests.webapp.support import signed_in
+from tests.webapp.support import browser, signed_in
 
 
 async def _statements(app: FastAPI, http: httpx.AsyncClient, path: str) -> list[str]:
@@ -157,3 +157,9 @@ async def test_threads_list_costs_the_same_for_5_or_500_threads(app: FastAPI) ->
         assert "Older threads" in page
     assert len(small) == len(large), (small, large)
     assert len(large) <= 6, large
+
+
+async def test_pages_shown_before_sign_in_send_no_statements(app: FastAPI) -> None:
+    async with browser(app) as http:
+        for path in ("/sign-in", "/forgot-password", "/reset-password?token=abc"):
+            assert await _statements(app, http, path) == [], path

@@ -3,19 +3,18 @@ one's open thread; start, reply, amend and close a thread; the notifications swi
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from typing import Any
-
 from fastapi import FastAPI
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from quill.events.bus import InProcessEventBus
 from quill.push.models import PushSubscription
 from tests.helpers import DEFAULT_PASSWORD, make_organisation, make_user, runtime_of
 from tests.push.pushservice import Browser
-from tests.webapp.browser import LiveServer
+from tests.webapp.browser import LiveServer, open_context
 
 LIVE_WAIT_MS = 15_000
 
@@ -66,9 +65,9 @@ def _wait_for_stream(server: LiveServer, streams: int) -> None:
 
 
 def test_a_colleagues_message_arrives_live_in_my_open_thread(live_server: LiveServer,
-                                                            browser: Any) -> None:
+                                                            browser: Browser) -> None:
     live_server.call(_surgery, live_server.app, "amara", "ben")
-    first, second = browser.new_context(), browser.new_context()
+    first, second = open_context(browser), open_context(browser)
     mine, theirs = first.new_page(), second.new_page()
     blocked = _watch_csp(mine)
     _sign_in(mine, live_server, "amara")
@@ -98,9 +97,9 @@ def test_a_colleagues_message_arrives_live_in_my_open_thread(live_server: LiveSe
 
 
 def test_start_reply_amend_and_close_a_thread(live_server: LiveServer,
-                                              browser: Any) -> None:
+                                              browser: Browser) -> None:
     live_server.call(_surgery, live_server.app, "chidi", "dana")
-    context = browser.new_context()
+    context = open_context(browser)
     page = context.new_page()
     blocked = _watch_csp(page)
     _sign_in(page, live_server, "chidi")
@@ -137,8 +136,8 @@ def test_start_reply_amend_and_close_a_thread(live_server: LiveServer,
 
 
 def test_the_service_worker_is_served_for_the_whole_site(live_server: LiveServer,
-                                                         browser: Any) -> None:
-    context = browser.new_context()
+                                                         browser: Browser) -> None:
+    context = open_context(browser)
     page = context.new_page()
     answer = page.goto(f"{live_server.url}/sw.js")
     assert answer is not None
@@ -149,7 +148,7 @@ def test_the_service_worker_is_served_for_the_whole_site(live_server: LiveServer
     context.close()
 
 
-def test_the_switch_subscribes_this_browser(live_server: LiveServer, browser: Any) -> None:
+def test_the_switch_subscribes_this_browser(live_server: LiveServer, browser: Browser) -> None:
     """The page's script registers /sw.js for the whole site, fetches the VAPID key and
     posts the subscription with its CSRF header; turning it off deletes it again.
 
@@ -159,7 +158,7 @@ def test_the_switch_subscribes_this_browser(live_server: LiveServer, browser: An
     """
     live_server.call(_surgery, live_server.app, "esi")
     subscription = Browser().subscription(f"{live_server.url}/push-endpoint")
-    context = browser.new_context()
+    context = open_context(browser)
     context.grant_permissions(["notifications"], origin=live_server.url)
     context.add_init_script(script=_fake_subscribe(subscription))
     page = context.new_page()
@@ -196,8 +195,6 @@ async def _subscriptions(app: FastAPI) -> list[str]:
 def _fake_subscribe(subscription: dict[str, object]) -> str:
     """An init script: PushManager answers with the given subscription (and forgets it
     on unsubscribe), as a browser with a reachable push service would."""
-    import json
-
     return f"""
 (function () {{
   if (!window.PushManager) {{ return; }}

@@ -90,7 +90,7 @@ async def start_two_factor(page: SignedIn) -> Response:
 @router.post("/account/two-factor/confirm")
 async def confirm_two_factor(page: SignedIn) -> Response:
     values = await form_values(page.request, "code")
-    body, errors = validate(TotpVerifyIn, values, {"code": CODE_MESSAGE})
+    body, _ = validate(TotpVerifyIn, values, {"code": CODE_MESSAGE})
     if body is None or not body.code.strip():
         return await _setup_page(page, status_code=400, errors={"code": CODE_MESSAGE})
     try:

@@ -36,16 +36,17 @@ def too_many_attempts(error: RateLimited) -> str:
     return f"Too many attempts. Wait {wait} seconds, then try again."
 
 
-def _sign_in_page(request: Request, *, status_code: int = 200, **values: Any) -> Response:
+def _sign_in_page(request: Request, values: dict[str, Any], status_code: int = 200
+                  ) -> Response:
     context = {"username": "", "password": "", "step": "password", "errors": {}, "next": "/",
-               **values}
+               "notice": "", **values}
     return render(request, "sign_in.html", context, status_code=status_code)
 
 
 @router.get("/sign-in")
 async def sign_in_form(request: Request, _form: AnonymousForm, next: str = "",
                        done: str = "") -> Response:
-    return _sign_in_page(request, next=safe_next(next), notice=notice_for(done))
+    return _sign_in_page(request, {"next": safe_next(next), "notice": notice_for(done)})
 
 
 @router.post("/sign-in")
@@ -59,14 +60,15 @@ async def sign_in(request: Request, _form: AnonymousForm, db: DbSession) -> Resp
     errors |= {name: FIELD_MESSAGES[name] for name in ("username", "password")
                if not values[name]}
     if body is None or errors:
-        return _sign_in_page(request, status_code=400, errors=errors, **kept)
+        return _sign_in_page(request, {**kept, "errors": errors}, 400)
     wiring = wiring_of(request)
     limiter = wiring.get(RateLimiter)
     try:
         await limiter.check_login(request, body.username)
     except RateLimited as exc:
-        return _sign_in_page(request, status_code=429, errors={FORM_ERROR: too_many_attempts(exc)},
-                             password=body.password if step == "code" else "", **kept)
+        return _sign_in_page(request, {
+            **kept, "errors": {FORM_ERROR: too_many_attempts(exc)},
+            "password": body.password if step == "code" else ""}, 429)
     service = await get_login_service(request=request, db=db,
                                       auditor=await get_request_auditor(request, db))
     outcome = await service.login(LoginAttempt(
@@ -83,13 +85,13 @@ def _failed(request: Request, outcome: QuillError, body: LoginIn, kept: dict[str
             ) -> Response:
     # The password goes back only into the code step's hidden field, and only once it was
     # right: the API signs in with all three in one request, and so does this form.
+    code_step = {**kept, "step": "code", "password": body.password}
     if outcome.detail == TWO_FACTOR_REQUIRED:
-        return _sign_in_page(request, **{**kept, "step": "code"}, password=body.password)
+        return _sign_in_page(request, code_step)
     if outcome.detail == INVALID_TOTP:
-        return _sign_in_page(request, status_code=400, errors={"totp_code": WRONG_CODE},
-                             **{**kept, "step": "code"}, password=body.password)
-    return _sign_in_page(request, status_code=400, errors={FORM_ERROR: WRONG_CREDENTIALS},
-                         **{**kept, "step": "password"})
+        return _sign_in_page(request, {**code_step, "errors": {"totp_code": WRONG_CODE}}, 400)
+    return _sign_in_page(request, {**kept, "step": "password",
+                                   "errors": {FORM_ERROR: WRONG_CREDENTIALS}}, 400)
 
 
 @router.post("/sign-out")
