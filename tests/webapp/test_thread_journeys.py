@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from quill.events.bus import InProcessEventBus
 from quill.push.models import PushSubscription
 from tests.helpers import DEFAULT_PASSWORD, make_organisation, make_user, runtime_of
-from tests.push.pushservice import Browser
+from tests.push.pushservice import Browser as PushBrowser
 from tests.webapp.browser import LiveServer, open_context
 
 LIVE_WAIT_MS = 15_000
@@ -157,7 +158,7 @@ def test_the_switch_subscribes_this_browser(live_server: LiveServer, browser: Br
     test browser's keys: everything else (service worker, key, CSRF, API) is real.
     """
     live_server.call(_surgery, live_server.app, "esi")
-    subscription = Browser().subscription(f"{live_server.url}/push-endpoint")
+    subscription = PushBrowser().subscription(f"{live_server.url}/push-endpoint")
     context = open_context(browser)
     context.grant_permissions(["notifications"], origin=live_server.url)
     context.add_init_script(script=_fake_subscribe(subscription))
