@@ -34,6 +34,11 @@ def _open_two_factor(page: Page) -> None:
     page.get_by_role("button", name="Set up two-factor").click()
 
 
+def _open_demo_thread(page: Page) -> None:
+    page.get_by_role("link", name="Echo follow-up").click()
+    page.wait_for_selector("#messages")
+
+
 # (file name, path to open, what to do there before the shot, signed in?)
 PAGES: list[tuple[str, str, Callable[[Page], None] | None, bool]] = [
     ("sign-in", "/sign-in", None, False),
@@ -43,6 +48,8 @@ PAGES: list[tuple[str, str, Callable[[Page], None] | None, bool]] = [
     ("two-factor-setup", "/account", _open_two_factor, True),
     ("patients", "/patients", None, True),
     ("patient", "/patients/demo-patient-1", None, True),
+    ("threads", "/threads", None, True),
+    ("thread", "/threads", _open_demo_thread, True),
 ]
 
 
@@ -100,7 +107,9 @@ def _sign_in(page: Page, url: str) -> None:
     page.wait_for_url(f"{url}/")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """Every page, or only those named on the command line (``screenshots.py thread``)."""
+    wanted = set(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("Chromium is not installed: run `make browser` (as root)")
@@ -112,6 +121,8 @@ def main() -> int:
             clinician = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
             _sign_in(clinician.new_page(), url)
             for name, path, action, signed_in in PAGES:
+                if wanted and name not in wanted:
+                    continue
                 page = (clinician if signed_in else anonymous).new_page()
                 page.goto(f"{url}{path}")
                 if action is not None:
@@ -127,4 +138,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -16,6 +16,12 @@ NOTICES: dict[str, str] = {
     "letter-saved": "The letter has been saved to the patient's record.",
     "prescribed": "The prescription has been saved to the patient's record.",
     "invite-sent": "The invitation has been emailed. The link works once, for 7 days.",
+    "thread-started": "Your thread has started. Everyone in it has been told.",
+    "message-sent": "Your reply has been sent.",
+    "message-amended": "Your amendment has been added. The original is marked as amended.",
+    "status-changed": "The status has been changed.",
+    "participant-added": "They have been added to the thread.",
+    "thread-joined": "You have joined this thread.",
 }
 
 
