@@ -3,6 +3,8 @@
     python -m bench.run            # full: SQLite and PostgreSQL, 1 and 2 workers,
                                    # 1k/10k and 100k/1M patients/messages, FHIR store bench
     python -m bench.run --quick    # SQLite, 1 worker, 1k/10k and 10k/100k (under 3 minutes)
+    python -m bench.run --quick --only patients_list,conversations_list --db postgres \
+        --scale large              # a subset, to iterate on a change (A/B against bare)
 
 The server (uvicorn, pinned to core 0) and the load generator (wrk or bench.pydriver,
 pinned to core 1) run as separate processes on loopback only. Results print as a table and
@@ -60,6 +62,11 @@ class Plan:
     connections: int
     fhir_store: bool
     profile: bool
+    only: tuple[str, ...] = ()  # scenario names; empty: all
+
+
+def plan_scenarios(plan: Plan) -> tuple[Scenario, ...]:
+    return tuple(s for s in SCENARIOS if not plan.only or s.name in plan.only)
 
 
 QUICK = Plan("quick", ("sqlite",), (1,),
@@ -161,7 +168,7 @@ def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World
     token = harness.login_token(server.base_url, world.bench_username, BENCH_PASSWORD)
     routes = documented_routes(server.base_url)
     rows = []
-    for scenario in SCENARIOS:
+    for scenario in plan_scenarios(plan):
         headers = headers_for(scenario, token)
         row = Row(backend, workers, scale.name, scenario.name, bare_rps=bare_rps)
         trimmed, note = _available(scenario, server, headers, routes, scale)
@@ -258,10 +265,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Quill benchmark")
     parser.add_argument("--quick", action="store_true", help="small scales, SQLite, 1 worker")
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), help="one backend only")
+    parser.add_argument("--scale", choices=("small", "large"), help="one scale only")
+    parser.add_argument("--workers", type=int, choices=(1, 2), help="one worker count only")
+    parser.add_argument("--results", type=Path,
+                        help="default bench/RESULTS.md, or bench/out/subset.md for a subset")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    plan = replace(plan, profile=plan.profile and not args.no_profile)
+    only = tuple(name for name in args.only.split(",") if name)
+    unknown = set(only) - {s.name for s in SCENARIOS}
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    subset = bool(only or args.db or args.scale or args.workers)
+    plan = replace(
+        plan, profile=plan.profile and not args.no_profile, only=only,
+        backends=(args.db,) if args.db else plan.backends,
+        scales=tuple(s for s in plan.scales if s.name == (args.scale or s.name)),
+        workers=(args.workers,) if args.workers else plan.workers,
+        fhir_store=plan.fhir_store and not subset)
+    if args.results is None:
+        args.results = OUT / "subset.md" if subset else HERE / "RESULTS.md"
     if not shutil.which("taskset"):
         say("taskset is missing (util-linux): cannot pin server and load to separate cores")
         return 2
