@@ -81,10 +81,10 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def headers_for(scenario: Scenario, token: str) -> dict[str, str]:
+def headers_for(scenario: Scenario, tokens: dict[str, str]) -> dict[str, str]:
     base = {"Content-Type": "application/json"}
     if scenario.auth == "user":
-        base["Authorization"] = f"Bearer {token}"
+        base["Authorization"] = f"Bearer {tokens[scenario.user]}"
     elif scenario.auth == "service":
         base["Authorization"] = f"Bearer {harness.SERVICE_TOKEN}"
     return base
@@ -93,14 +93,22 @@ def headers_for(scenario: Scenario, token: str) -> dict[str, str]:
 def job(plan: Plan, base_url: str, scenario: Scenario, headers: dict[str, str], scale: Scale,
         seconds: float | None = None) -> load.Job:
     return load.Job(base_url=base_url, requests=scenario.requests, headers=headers,
-                    connections=plan.connections, seconds=seconds or plan.seconds,
+                    connections=scenario.connections or plan.connections,
+                    seconds=seconds or plan.seconds,
                     conversations=scale.conversations, patients=scale.patients)
 
 
-def measure(plan: Plan, work: load.Job) -> load.Result:
+def measure(plan: Plan, work: load.Job, server: harness.Server | None = None,
+            row: Row | None = None) -> load.Result:
+    """Warm up, then measure; ``row`` gets the server's worker RSS after each."""
     if plan.warmup:
         load.run(replace(work, seconds=plan.warmup, seed=work.seed + 1))
-    return load.run(work)
+    if server is not None and row is not None:
+        row.rss_warm_mib = harness.worker_rss_mib(server)
+    result = load.run(work)
+    if server is not None and row is not None:
+        row.rss_end_mib = harness.worker_rss_mib(server)
+    return result
 
 
 def bare_ceiling(plan: Plan, workers: int, workdir: Path) -> Row:
@@ -132,7 +140,7 @@ def _available(scenario: Scenario, server: harness.Server, headers: dict[str, st
 
 
 def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: dict[str, str],
-              scale: Scale, world: World, rate: float) -> tuple[load.Result, str]:
+              scale: Scale, world: World, rate: float, row: Row) -> tuple[load.Result, str]:
     """``scenario`` at about ``rate`` requests/s, with the login storm beside it if asked."""
     think_ms = PACED_CONNECTIONS * 1000 / rate
     seconds = plan.seconds * PACED_SECONDS_FACTOR
@@ -149,7 +157,9 @@ def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: d
             seconds=seconds + plan.warmup)
         storm = load.start_rate(logins, harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE)
         time.sleep(plan.warmup)
+    row.rss_warm_mib = harness.worker_rss_mib(server)
     result = load.run(work)
+    row.rss_end_mib = harness.worker_rss_mib(server)
     note = (f"{PACED_CONNECTIONS} connections pausing {think_ms:.0f} ms between requests "
             f"(~{rate:.0f} req/s)")
     if storm is not None:
@@ -165,11 +175,14 @@ def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: d
 
 def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World,
                   backend: str, workers: int, bare_rps: float) -> list[Row]:
-    token = harness.login_token(server.base_url, world.bench_username, BENCH_PASSWORD)
+    tokens = {"bench": harness.login_token(server.base_url, world.bench_username,
+                                           BENCH_PASSWORD),
+              "busy": harness.login_token(server.base_url, world.busy_username,
+                                          BENCH_PASSWORD)}
     routes = documented_routes(server.base_url)
     rows = []
     for scenario in plan_scenarios(plan):
-        headers = headers_for(scenario, token)
+        headers = headers_for(scenario, tokens)
         row = Row(backend, workers, scale.name, scenario.name, bare_rps=bare_rps)
         trimmed, note = _available(scenario, server, headers, routes, scale)
         if trimmed is None:
@@ -180,15 +193,21 @@ def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World
         if scenario.paced:
             me = next((r for r in rows if r.scenario == "auth_me" and r.result), None)
             share = PACED_SHARE * me.result.rps if me and me.result else 50.0
+            share = scenario.rate or share
             cap = PYTHON_PACED_MAX_RATE if load.tool() == "python" else share
             rate = min(cap, max(10.0, share))
-            row.result, row.note = paced_run(plan, server, trimmed, headers, scale, world, rate)
+            row.result, row.note = paced_run(plan, server, trimmed, headers, scale, world, rate,
+                                             row)
         else:
-            row.result = measure(plan, job(plan, server.base_url, trimmed, headers, scale))
+            row.result = measure(plan, job(plan, server.base_url, trimmed, headers, scale),
+                                 server, row)
             row.note = note
+            if scenario.connections:
+                row.note = f"{scenario.connections} connections" + (f"; {note}" if note else "")
         r = row.result
         say(f"  {scenario.name:<22} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
-            f"p99 {r.p99_ms:7.2f} ms  errors {r.errors} {row.note}")
+            f"p99 {r.p99_ms:7.2f} ms  errors {r.errors}  RSS {row.rss_warm_mib:.0f}->"
+            f"{row.rss_end_mib:.0f} MiB {row.note}")
         rows.append(row)
     return rows
 
