@@ -96,6 +96,10 @@ class EventBus(Protocol):
     async def publish(self, event: Event) -> None:
         """Hand the event to every worker's subscribers; never raises for transport errors."""
 
+    @property
+    def fanout_available(self) -> bool:
+        """False while events from other workers cannot reach this worker's streams."""
+
     def subscribe(self, user_id: int) -> AbstractAsyncContextManager[Subscription]:
         """Receive the events whose recipients include ``user_id`` while the block is open."""
 
@@ -146,6 +150,10 @@ class InProcessEventBus:
 
     async def publish(self, event: Event) -> None:
         self._fanout.deliver(event)
+
+    @property
+    def fanout_available(self) -> bool:
+        return True  # there are no other workers to hear from
 
     @asynccontextmanager
     async def subscribe(self, user_id: int) -> AsyncIterator[Subscription]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
 
@@ -14,6 +14,7 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from quill.errors import ServiceUnavailable
 from quill.events.bus import Event, EventBus
 
 log = logging.getLogger("quill.events")
@@ -21,6 +22,12 @@ PING = b": ping\n\n"
 # Sent once the subscription is live: it flushes the headers through proxies at once and
 # tells a client that events published from now on will reach it.
 OPENED = b": connected\n\n"
+# Said instead when the cross-worker fan-out (Redis) is down, and again when it changes:
+# events from this worker still arrive, those from other workers do not.
+OPENED_WITHOUT_FANOUT = (b": connected; fan-out unavailable, only events from this worker "
+                         b"arrive until it is back\n\n")
+FANOUT_LOST = b": fan-out unavailable, only events from this worker arrive\n\n"
+FANOUT_RESTORED = b": fan-out restored\n\n"
 
 StillAllowed = Callable[[], Awaitable[bool]]
 
@@ -30,10 +37,32 @@ def frame(event: Event) -> bytes:
     return f"event: {event.type}\ndata: {data}\n\n".encode()
 
 
-async def event_frames(
+async def open_event_stream(
     bus: EventBus, user_id: int, *, ping_seconds: float, recheck_seconds: float,
     still_allowed: StillAllowed,
 ) -> AsyncIterator[bytes]:
+    """The caller's frames, subscribed already: a stream that cannot subscribe raises
+    ServiceUnavailable here, before any response starts, rather than answering 200 with
+    an empty body."""
+    frames = event_frames(bus, user_id, ping_seconds=ping_seconds,
+                          recheck_seconds=recheck_seconds, still_allowed=still_allowed)
+    first = await anext(frames)
+    return _starting_with(first, frames)
+
+
+async def _starting_with(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:
+        await rest.aclose()
+
+
+async def event_frames(
+    bus: EventBus, user_id: int, *, ping_seconds: float, recheck_seconds: float,
+    still_allowed: StillAllowed,
+) -> AsyncGenerator[bytes]:
     """Frames for ``user_id``: its events as they come, a ping after ``ping_seconds`` of
     silence.
 
@@ -44,14 +73,17 @@ async def event_frames(
     async with AsyncExitStack() as stack:
         try:
             subscription = await stack.enter_async_context(bus.subscribe(user_id))
-        except Exception:
-            log.warning("could not subscribe to live events", exc_info=True)
-            return
-        yield OPENED
+        except Exception as exc:
+            raise ServiceUnavailable("events", f"cannot subscribe: {type(exc).__name__}") from exc
+        fanout = bus.fanout_available
+        yield OPENED if fanout else OPENED_WITHOUT_FANOUT
         loop = asyncio.get_running_loop()
         next_check = loop.time() + recheck_seconds
         next_ping = loop.time() + ping_seconds
         while True:
+            if bus.fanout_available != fanout:
+                fanout = bus.fanout_available
+                yield FANOUT_RESTORED if fanout else FANOUT_LOST
             if loop.time() >= next_check:
                 if not await still_allowed():
                     return
