@@ -101,7 +101,7 @@ class ServiceUnavailable(QuillError):
     too slow. The client may retry; the dependency and the reason go to the log only."""
 
     status_code = 503
-    public_detail = "Service temporarily unavailable, try again shortly"
+    public_detail = "Service temporarily unavailable"
 
     def __init__(self, dependency: str, reason: str, *,
                  retry_after: int = RETRY_AFTER_SECONDS) -> None:

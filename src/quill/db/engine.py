@@ -90,7 +90,8 @@ def make_engine(url: str, *, echo: bool = False,
 def _build_engine(target: URL, echo: bool, deadlines: DatabaseDeadlines) -> AsyncEngine:
     if target.get_backend_name() == "sqlite":
         database = target.database or ""
-        if database and database != ":memory:":
+        # A "file:" URI (?uri=true, e.g. mode=ro) names a file that must exist already.
+        if database and database != ":memory:" and not database.startswith("file:"):
             from pathlib import Path
 
             Path(database).parent.mkdir(parents=True, exist_ok=True)

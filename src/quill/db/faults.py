@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quill.errors import ServiceUnavailable
@@ -44,6 +44,8 @@ _SQLITE_REASONS = {
     "unable to open database file": "cannot open the database file",
     "database is locked": "database stayed locked past the busy timeout",
 }
+# Connection.info key: the outage that broke this connection's current transaction.
+_OUTAGE_KEY = "quill_outage"
 # Reasons after which the connection itself cannot be trusted: it is thrown away.
 _BROKEN_CONNECTION = frozenset({"timed out", "connection failed", "connection lost"})
 
@@ -111,14 +113,26 @@ def _on_error(context: ExceptionContext) -> BaseException | None:
         # The pool reconnects after a failed ping by itself (a restarted server); an
         # outage shows up in that reconnect.
         return None
+    connection = context.connection
     unavailable = as_unavailable(context.original_exception)
     if unavailable is None:
-        return None
+        # SQLite rolls the whole transaction back on a full disk, so the savepoint
+        # rollback that follows fails ("no such savepoint"): only the outage seen again.
+        earlier = None if connection is None else connection.info.get(_OUTAGE_KEY)
+        if earlier is None:
+            return None
+        unavailable = ServiceUnavailable(DEPENDENCY, earlier)
+    elif connection is not None:
+        connection.info[_OUTAGE_KEY] = unavailable.reason
     if unavailable.reason in _BROKEN_CONNECTION:
         # A driver that timed out mid-statement may still wait for the server's answer:
         # the connection is closed rather than handed to the next request.
         context.is_disconnect = True
     raise unavailable from context.original_exception
+
+
+def _transaction_ended(connection: Connection) -> None:
+    connection.info.pop(_OUTAGE_KEY, None)
 
 
 def _connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -148,6 +162,8 @@ def install_outage_mapping(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "do_connect", _connect)
     event.listen(sync_engine, "handle_error", _on_error)
+    event.listen(sync_engine, "rollback", _transaction_ended)
+    event.listen(sync_engine, "commit", _transaction_ended)
     dialect = sync_engine.dialect
     # Per engine, not per class: only this engine's pings are wrapped.
     setattr(dialect, "do_ping", _ping_or_unavailable(dialect.do_ping))  # noqa: B010
