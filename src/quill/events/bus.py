@@ -37,16 +37,21 @@ class Event:
     ) -> Event:
         return cls(type, conversation_id, message_id, tuple(sorted(set(recipients))))
 
-    def to_json(self) -> str:
+    def to_json(self, **extra: str) -> str:
+        """The wire form; ``extra`` fields (the publishing worker) travel alongside."""
         return json.dumps({
             "type": self.type, "conversation_id": self.conversation_id,
-            "message_id": self.message_id, "recipients": list(self.recipients),
+            "message_id": self.message_id, "recipients": list(self.recipients), **extra,
         })
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
         """Parse a wire event; raises ValueError on anything malformed."""
-        data: Any = json.loads(raw)
+        return cls.from_wire(json.loads(raw))
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Event:
+        """The event in parsed wire data; raises ValueError on anything malformed."""
         if not isinstance(data, dict) or data.get("type") not in EVENT_TYPES:
             raise ValueError("not an event")
         conversation_id, message_id = data.get("conversation_id"), data.get("message_id")

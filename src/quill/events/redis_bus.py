@@ -3,18 +3,21 @@
 Each worker keeps ONE pub/sub connection on one channel and fans events out to its own
 streams locally; the number of Redis connections does not grow with the number of streams.
 
-While that subscription is down (Redis stopped or restarting), events published on this
-worker go straight to this worker's streams, so they never depend on Redis to reach them;
-only events from other workers are missed until the listener is back. The listener retries
-at once and then in growing steps up to a second, so a restarted Redis is heard again
-within about a second.
+An event published on this worker goes straight to this worker's streams, and through
+Redis to the others only; each worker marks what it publishes and skips its own echo. So
+local streams never depend on Redis, even in the moment after a restart before the
+listener has noticed its old connection is gone. While the subscription is down, only
+events from other workers are missed; the listener retries at once and then in growing
+steps up to a second, so a restarted Redis is heard again within about a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +48,8 @@ class RedisEventBus:
             url, client_name=f"{prefix}-events", socket_connect_timeout=timeout_seconds,
             health_check_interval=HEALTH_CHECK_SECONDS)
         self._fanout = LocalFanout()
+        # Marks this worker's events, so its listener skips them when Redis echoes them.
+        self._origin = uuid.uuid4().hex
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = False
         self._first_attempt_done = asyncio.Event()
@@ -59,13 +64,9 @@ class RedisEventBus:
         return bool(await self._redis.ping())
 
     async def publish(self, event: Event) -> None:
-        if not self._subscribed:
-            # This worker's listener would not hear it back: hand it to local streams
-            # directly. (If the listener comes back in between, a stream may get it
-            # twice; events are only hints to re-read, so that is harmless.)
-            self._fanout.deliver(event)
+        self._fanout.deliver(event)
         try:
-            await self._redis.publish(self.channel, event.to_json())
+            await self._redis.publish(self.channel, event.to_json(origin=self._origin))
         except (RedisError, OSError):
             # Live events are a convenience; the message itself is already committed.
             log.warning("could not publish event to other workers", exc_info=True,
@@ -131,7 +132,10 @@ class RedisEventBus:
 
     def _deliver(self, raw: bytes | str) -> None:
         try:
-            event = Event.from_json(raw)
+            data = json.loads(raw)
+            if isinstance(data, dict) and data.get("origin") == self._origin:
+                return  # delivered locally when it was published
+            event = Event.from_wire(data)
         except ValueError:
             log.warning("ignored a malformed event on the channel")
             return

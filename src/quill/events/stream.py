@@ -81,9 +81,6 @@ async def event_frames(
         next_check = loop.time() + recheck_seconds
         next_ping = loop.time() + ping_seconds
         while True:
-            if bus.fanout_available != fanout:
-                fanout = bus.fanout_available
-                yield FANOUT_RESTORED if fanout else FANOUT_LOST
             if loop.time() >= next_check:
                 if not await still_allowed():
                     return
@@ -92,9 +89,13 @@ async def event_frames(
                 yield PING
                 next_ping = loop.time() + ping_seconds
             wait = max(0.0, min(next_check, next_ping) - loop.time())
-            try:
+            event: Event | None = None
+            with contextlib.suppress(TimeoutError):
                 event = await asyncio.wait_for(subscription.get(), wait)
-            except TimeoutError:
+            if bus.fanout_available != fanout:
+                fanout = bus.fanout_available
+                yield FANOUT_RESTORED if fanout else FANOUT_LOST
+            if event is None:
                 continue
             yield frame(event)
             next_ping = loop.time() + ping_seconds
