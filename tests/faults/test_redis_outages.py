@@ -56,8 +56,9 @@ async def _stream(base: str, user: LoggedIn) -> AsyncIterator[tuple[list[str], S
 
 
 async def _wait_until(check: Callable[[], bool]) -> None:
+    """Poll a state the bus keeps as a plain flag (it offers no event to wait on)."""
     async with asyncio.timeout(GUARD_SECONDS):
-        while not check():
+        while not check():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
 

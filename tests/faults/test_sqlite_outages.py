@@ -35,6 +35,16 @@ async def _limit_pages(app: FastAPI, extra_pages: int) -> None:
         await connection.exec_driver_sql(f"PRAGMA max_page_count = {pages + extra_pages}")
 
 
+async def _fill_users(app: FastAPI) -> None:
+    """Add accounts until the disk is "full"; AssertionError if it never fills."""
+    for number in range(2000):
+        try:
+            await make_user(app, f"filler{number}")
+        except ServiceUnavailable:
+            return
+    raise AssertionError("the page cap never filled")
+
+
 def _registration(name: str) -> dict[str, str]:
     return {"username": name, "email": f"{name}@example.org", "password": "a long passphrase"}
 
@@ -46,9 +56,7 @@ async def test_full_disk_answers_503_and_leaves_no_partial_rows(
     async with fault_app(f"sqlite:///{path}", tmp_path) as app, http_client(app) as http:
         await _limit_pages(app, 1)
         # Fill the users table's pages, so the next account needs a page there is no room for.
-        with pytest.raises(ServiceUnavailable):
-            for number in range(2000):
-                await make_user(app, f"filler{number}")
+        await _fill_users(app)
         factory = runtime_of(app).session_factory
         users, audit = await count_rows(factory, "users"), await count_rows(factory,
                                                                             "audit_events")

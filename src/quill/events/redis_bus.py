@@ -53,6 +53,9 @@ class RedisEventBus:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = False
         self._first_attempt_done = asyncio.Event()
+        # Checked between turns too: redis-py's get_message can swallow a cancellation
+        # that lands while its own read timeout fires.
+        self._closing = False
 
     @property
     def fanout_available(self) -> bool:
@@ -94,12 +97,12 @@ class RedisEventBus:
 
     async def _listen(self) -> None:
         delay = RETRY_MIN_SECONDS
-        while True:
+        while not self._closing:
             pubsub = self._listen_client.pubsub()
             try:
                 await self._subscribe(pubsub)
                 delay = RETRY_MIN_SECONDS
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=LISTEN_TURN_SECONDS)
                     if message is not None and message["type"] == "message":
@@ -142,6 +145,7 @@ class RedisEventBus:
         self._fanout.deliver(event)
 
     async def close(self) -> None:
+        self._closing = True
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
