@@ -28,6 +28,7 @@ from quill.runtime import build_runtime
 from quill.settings import Settings
 from quill.users.router import router as users_router
 from quill.web.body_limit import BodyLimitMiddleware
+from quill.web.deadline import RequestDeadlineMiddleware
 from quill.web.errors import install_error_handlers
 from quill.web.observability import ObservabilityMiddleware
 from quill.web.openapi import install_error_schema
@@ -92,6 +93,8 @@ def create_app(
     install_webapp(app)
     # Innermost middleware: a 413 still carries CORS headers, a request id and a log line.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Inside CORS, so a browser can read the 503 it sends past the deadline.
+    app.add_middleware(RequestDeadlineMiddleware, seconds=settings.request_timeout_seconds)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

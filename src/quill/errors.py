@@ -92,6 +92,28 @@ class ServiceDisabled(QuillError):
     status_code = 503
 
 
+# Seconds a client is asked to wait before retrying after an outage answer.
+RETRY_AFTER_SECONDS = 5
+
+
+class ServiceUnavailable(QuillError):
+    """A dependency (the database, Redis) is down, starting, stopping, full, read-only or
+    too slow. The client may retry; the dependency and the reason go to the log only."""
+
+    status_code = 503
+    public_detail = "Service temporarily unavailable"
+
+    def __init__(self, dependency: str, reason: str, *,
+                 retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(self.public_detail, headers={"Retry-After": str(retry_after)})
+        self.dependency = dependency
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.dependency} unavailable: {self.reason}"
+
+
 class Upstream(QuillError):
     """A downstream store (FHIR, openEHR, push service) failed. The detail stays in the log."""
 

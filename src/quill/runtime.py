@@ -24,8 +24,8 @@ from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
 from quill.auth.sessions import SessionTokens
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
-from quill.db.engine import async_url, make_engine, make_session_factory
-from quill.db.session import database_answers
+from quill.db.engine import DatabaseDeadlines, async_url, make_engine, make_session_factory
+from quill.db.session import database_accepts_writes, database_answers
 from quill.email.factory import build_mailer
 from quill.email.port import Mailer
 from quill.events.bus import EventBus, InProcessEventBus
@@ -34,7 +34,7 @@ from quill.events.shutdown import ShutdownNotice
 from quill.fhir.port import FhirGateway
 from quill.fhir.timing import TimedFhirGateway
 from quill.fhir.wiring import build_fhir_gateway
-from quill.health.probes import HealthProbes
+from quill.health.probes import HealthProbe, HealthProbes
 from quill.openehr.port import CompositionGateway
 from quill.openehr.wiring import build_composition_gateway
 from quill.push.endpoints import EndpointPolicy
@@ -120,7 +120,8 @@ class Runtime:
 
 def _event_bus(settings: Settings) -> EventBus:
     if settings.redis_url:
-        return RedisEventBus(settings.redis_url, prefix=settings.redis_prefix)
+        return RedisEventBus(settings.redis_url, prefix=settings.redis_prefix,
+                             timeout_seconds=settings.redis_timeout_seconds)
     return InProcessEventBus()
 
 
@@ -138,11 +139,24 @@ def _caller_cache(settings: Settings) -> CallerCache:
     return CallerCache.for_data_dir(settings.data_dir, seconds)
 
 
+def _readiness(events: EventBus, session_factory: async_sessionmaker[AsyncSession]
+               ) -> dict[str, HealthProbe]:
+    """Probes that /api/health/ready adds to /api/health's: a write, and Redis if used."""
+    probes: dict[str, HealthProbe] = {
+        "auth_db": partial(database_accepts_writes, session_factory)}
+    if isinstance(events, RedisEventBus):
+        probes["redis"] = events.ping
+    return probes
+
+
 def build_runtime(settings: Settings, *, clock: Clock | None = None,
                   ids: IdSource | None = None) -> Runtime:
     clock = clock or SystemClock()
     ids = ids or UuidSource()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, deadlines=DatabaseDeadlines(
+        connect_seconds=settings.db_connect_timeout_seconds,
+        statement_seconds=settings.db_statement_timeout_seconds,
+        pool_seconds=settings.db_pool_timeout_seconds))
     session_factory = make_session_factory(engine)
     audit_key = settings.resolved_audit_key().encode()
     install_chain(session_factory, audit_key)
@@ -152,13 +166,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
     compositions = build_composition_gateway(settings, clock, ids, session_factory)
     callers = _caller_cache(settings)
     callers.watch(session_factory)
+    events = _event_bus(settings)
 
     return Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
         session_factory=session_factory, secret_key=settings.resolved_secret_key(),
         metrics=metrics, fhir=fhir, compositions=compositions,
         mailer=build_mailer(settings, session_factory, clock),
-        events=_event_bus(settings),
+        events=events,
         push=PushNotifier(
             session_factory=session_factory, keys=load_vapid_keys(settings),
             subject=settings.vapid_subject, clock=clock,
@@ -171,7 +186,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         # The embedded stores answer when the database does; external ones are asked.
         health=HealthProbes({"auth_db": partial(database_answers, session_factory),
                              "fhir": fhir.ping,
-                             "ehrbase": compositions.ping}),
+                             "ehrbase": compositions.ping},
+                            ready=_readiness(events, session_factory)),
         audit_checkpoints=AuditCheckpointer(
             session_factory, audit_key, settings.audit_checkpoint_file, clock,
             settings.audit_checkpoint_seconds),

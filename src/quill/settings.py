@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     mrn_system: str = "https://quill.invalid/Id/mrn"
     public_base_url: str = "http://127.0.0.1:8000"
     outbound_timeout_seconds: float = 10.0
+    # Deadlines: past them a request gets 503 with Retry-After instead of waiting on a
+    # paused or unreachable dependency (docs/faults.md).
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=15.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Connecting to and reading from Redis (rate limits, event fan-out).
+    redis_timeout_seconds: float = Field(default=3.0, gt=0)
     # Seconds of silence before a live event stream sends ": ping" (tests shorten it).
     events_ping_seconds: float = Field(default=15.0, gt=0)
     # Seconds between a live stream's checks that its session, account and access still

@@ -62,4 +62,5 @@ async def test_unreachable_redis_refuses_rather_than_running_unlimited(
     async with new_client(app) as http:
         response = await login(http, "anyone", "whatever pass")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     assert response.json() == {"detail": "Service temporarily unavailable"}

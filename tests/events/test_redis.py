@@ -60,18 +60,39 @@ async def test_event_published_on_one_worker_reaches_a_stream_on_the_other(
 
 
 async def test_bus_ignores_foreign_messages_on_its_channel(prefix: str) -> None:
-    bus = RedisEventBus(REDIS_URL, prefix=prefix)
+    bus, other_worker = (RedisEventBus(REDIS_URL, prefix=prefix),
+                         RedisEventBus(REDIS_URL, prefix=prefix))
     raw = Redis.from_url(REDIS_URL)
     try:
         async with bus.subscribe(1) as events:
             for junk in (b"not json", b'{"type": "message.created"}', b"[1, 2]",
                          b'{"type": "x", "conversation_id": 1, "recipients": [1]}'):
                 await raw.publish(bus.channel, junk)
-            await bus.publish(Event.create("conversation.updated", 2, recipients=[1]))
+            # Through Redis: another worker's event, published after the junk.
+            await other_worker.publish(Event.create("conversation.updated", 2,
+                                                    recipients=[1]))
             assert await events.get() == Event("conversation.updated", 2, None, (1,))
     finally:
         await raw.aclose()
         await bus.close()
+        await other_worker.close()
+
+
+async def test_own_events_reach_local_streams_once(prefix: str) -> None:
+    """Delivered locally when published; the echo from Redis is skipped."""
+    bus, other_worker = (RedisEventBus(REDIS_URL, prefix=prefix),
+                         RedisEventBus(REDIS_URL, prefix=prefix))
+    try:
+        async with bus.subscribe(1) as events:
+            await bus.publish(Event.create("message.created", 1, message_id=1, recipients=[1]))
+            await other_worker.publish(Event.create("message.created", 2, message_id=2,
+                                                    recipients=[1]))
+            assert (await events.get()).conversation_id == 1
+            # The next one is the other worker's: the first one's echo was not delivered.
+            assert (await events.get()).conversation_id == 2
+    finally:
+        await bus.close()
+        await other_worker.close()
 
 
 async def test_publish_survives_an_unreachable_redis() -> None:
@@ -85,24 +106,28 @@ async def test_publish_survives_an_unreachable_redis() -> None:
 async def test_channels_with_other_prefixes_are_not_heard(prefix: str) -> None:
     mine, theirs = RedisEventBus(REDIS_URL, prefix=prefix), RedisEventBus(
         REDIS_URL, prefix=f"{prefix}-other")
+    my_other_worker = RedisEventBus(REDIS_URL, prefix=prefix)
     try:
         async with mine.subscribe(1) as events:
             await theirs.publish(Event.create("message.created", 1, message_id=1,
                                               recipients=[1]))
-            await mine.publish(Event.create("message.created", 2, message_id=2,
-                                            recipients=[1]))
+            await my_other_worker.publish(Event.create("message.created", 2, message_id=2,
+                                                       recipients=[1]))
             assert (await events.get()).conversation_id == 2
     finally:
         await mine.close()
         await theirs.close()
+        await my_other_worker.close()
 
 
 async def test_bus_recovers_when_its_connection_is_killed(prefix: str) -> None:
-    bus = RedisEventBus(REDIS_URL, prefix=prefix)
+    bus, other_worker = (RedisEventBus(REDIS_URL, prefix=prefix),
+                         RedisEventBus(REDIS_URL, prefix=prefix))
     admin = Redis.from_url(REDIS_URL, decode_responses=True)
     try:
         async with bus.subscribe(1) as events:
-            await bus.publish(Event.create("message.created", 1, message_id=1, recipients=[1]))
+            await other_worker.publish(Event.create("message.created", 1, message_id=1,
+                                                    recipients=[1]))
             assert (await events.get()).conversation_id == 1
             clients = await admin.client_list()
             ours = [c["id"] for c in clients if c.get("name") == f"{prefix}-events"
@@ -112,8 +137,8 @@ async def test_bus_recovers_when_its_connection_is_killed(prefix: str) -> None:
             # Publish until the re-subscribed listener hears one: the channel is back.
             async with asyncio.timeout(20):
                 while True:
-                    await bus.publish(Event.create("message.created", 2, message_id=2,
-                                                   recipients=[1]))
+                    await other_worker.publish(Event.create("message.created", 2,
+                                                            message_id=2, recipients=[1]))
                     try:
                         async with asyncio.timeout(0.5):
                             event = await events.get()
@@ -124,3 +149,4 @@ async def test_bus_recovers_when_its_connection_is_killed(prefix: str) -> None:
     finally:
         await admin.aclose()
         await bus.close()
+        await other_worker.close()

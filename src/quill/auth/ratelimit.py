@@ -18,7 +18,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from starlette.requests import Request
 
-from quill.errors import RateLimited, ServiceDisabled
+from quill.errors import RateLimited, ServiceUnavailable
+from quill.events.redis_client import redis_options
 from quill.settings import Settings
 from quill.web.client_address import client_address, parse_networks
 
@@ -50,6 +51,7 @@ class RateLimiter:
         self.limits = Limits.from_settings(settings)
         self.trusted = parse_networks(trusted_proxies or settings.trusted_proxies)
         self._redis_url = settings.redis_url
+        self._redis_timeout = settings.redis_timeout_seconds
         self._prefix = f"{settings.redis_prefix}:ratelimit"
         self._storage: Storage | None = None
         self._strategy: MovingWindowRateLimiter | None = None
@@ -61,6 +63,7 @@ class RateLimiter:
                 self._storage = RedisStorage(
                     "async+" + self._redis_url, implementation="redispy",
                     key_prefix=self._prefix, wrap_exceptions=True,
+                    **redis_options(self._redis_timeout),
                 )
             else:
                 self._storage = MemoryStorage()
@@ -78,8 +81,9 @@ class RateLimiter:
                 return None
             stats = await limiter.get_window_stats(item, *identifiers)
         except StorageError as exc:
-            log.error("rate limit storage unavailable: %s", type(exc.storage_error).__name__)
-            raise ServiceDisabled("Service temporarily unavailable") from exc
+            # Logged by the error handler, naming Redis as the dependency.
+            raise ServiceUnavailable(
+                "redis", f"rate limit storage: {type(exc.storage_error).__name__}") from exc
         return max(1.0, stats.reset_time - time.time())
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -13,6 +14,29 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+
+from quill.db.faults import install_outage_mapping
+
+
+@dataclass(frozen=True)
+class DatabaseDeadlines:
+    """How long any database step may take before the caller gets a 503."""
+
+    connect_seconds: float = 5.0
+    # PostgreSQL cancels a statement past this itself; the driver gives up on a server
+    # that does not answer at all (paused, unreachable) a moment later. None = no limit
+    # (migrations, whose index builds may rightly take long).
+    statement_seconds: float | None = 15.0
+    # Waiting for a free pooled connection.
+    pool_seconds: float = 10.0
+
+    def postgres_connect_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"timeout": self.connect_seconds}
+        if self.statement_seconds is not None:
+            args["command_timeout"] = self.statement_seconds + 1.0
+            args["server_settings"] = {
+                "statement_timeout": str(int(self.statement_seconds * 1000))}
+        return args
 
 
 def async_url(url: str) -> URL:
@@ -55,11 +79,19 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    target = async_url(url)
+def make_engine(url: str, *, echo: bool = False,
+                deadlines: DatabaseDeadlines | None = None) -> AsyncEngine:
+    """The engine for ``url``; an outage of its database raises ServiceUnavailable."""
+    engine = _build_engine(async_url(url), echo, deadlines or DatabaseDeadlines())
+    install_outage_mapping(engine)
+    return engine
+
+
+def _build_engine(target: URL, echo: bool, deadlines: DatabaseDeadlines) -> AsyncEngine:
     if target.get_backend_name() == "sqlite":
         database = target.database or ""
-        if database and database != ":memory:":
+        # A "file:" URI (?uri=true, e.g. mode=ro) names a file that must exist already.
+        if database and database != ":memory:" and not database.startswith("file:"):
             from pathlib import Path
 
             Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -67,12 +99,14 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # process gains nothing from a second connection: it would only wait in SQLite's
         # busy handler, which sleeps in growing steps (to 100 ms) and serves waiters out of
         # order. One connection makes requests queue in the pool, first come first served.
-        engine = create_async_engine(target, echo=echo, pool_size=1, max_overflow=0)
+        engine = create_async_engine(target, echo=echo, pool_size=1, max_overflow=0,
+                                     pool_timeout=deadlines.pool_seconds)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10,
-                               pool_pre_ping=True)
+                               pool_pre_ping=True, pool_timeout=deadlines.pool_seconds,
+                               connect_args=deadlines.postgres_connect_args())
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -37,16 +37,21 @@ class Event:
     ) -> Event:
         return cls(type, conversation_id, message_id, tuple(sorted(set(recipients))))
 
-    def to_json(self) -> str:
+    def to_json(self, **extra: str) -> str:
+        """The wire form; ``extra`` fields (the publishing worker) travel alongside."""
         return json.dumps({
             "type": self.type, "conversation_id": self.conversation_id,
-            "message_id": self.message_id, "recipients": list(self.recipients),
+            "message_id": self.message_id, "recipients": list(self.recipients), **extra,
         })
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
         """Parse a wire event; raises ValueError on anything malformed."""
-        data: Any = json.loads(raw)
+        return cls.from_wire(json.loads(raw))
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Event:
+        """The event in parsed wire data; raises ValueError on anything malformed."""
         if not isinstance(data, dict) or data.get("type") not in EVENT_TYPES:
             raise ValueError("not an event")
         conversation_id, message_id = data.get("conversation_id"), data.get("message_id")
@@ -95,6 +100,10 @@ class Subscription:
 class EventBus(Protocol):
     async def publish(self, event: Event) -> None:
         """Hand the event to every worker's subscribers; never raises for transport errors."""
+
+    @property
+    def fanout_available(self) -> bool:
+        """False while events from other workers cannot reach this worker's streams."""
 
     def subscribe(self, user_id: int) -> AbstractAsyncContextManager[Subscription]:
         """Receive the events whose recipients include ``user_id`` while the block is open."""
@@ -146,6 +155,10 @@ class InProcessEventBus:
 
     async def publish(self, event: Event) -> None:
         self._fanout.deliver(event)
+
+    @property
+    def fanout_available(self) -> bool:
+        return True  # there are no other workers to hear from
 
     @asynccontextmanager
     async def subscribe(self, user_id: int) -> AsyncIterator[Subscription]:

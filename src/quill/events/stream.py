@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
 
@@ -15,6 +15,7 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from quill.errors import ServiceUnavailable
 from quill.events.bus import Event, EventBus, Subscription
 from quill.events.shutdown import ShutdownNotice
 
@@ -26,6 +27,12 @@ OPENED = b": connected\n\n"
 # Bounds of the reconnection delay a closing server asks for, in milliseconds. Spread over
 # a few seconds, the streams of a stopping instance do not all land on the others at once.
 RECONNECT_MS = (1000, 4000)
+# Said instead when the cross-worker fan-out (Redis) is down, and again when it changes:
+# events from this worker still arrive, those from other workers do not.
+OPENED_WITHOUT_FANOUT = (b": connected; fan-out unavailable, only events from this worker "
+                         b"arrive until it is back\n\n")
+FANOUT_LOST = b": fan-out unavailable, only events from this worker arrive\n\n"
+FANOUT_RESTORED = b": fan-out restored\n\n"
 
 StillAllowed = Callable[[], Awaitable[bool]]
 
@@ -57,10 +64,33 @@ async def _next_event(subscription: Subscription, stopping: asyncio.Future[None]
     return getting.result() if getting.done() and not getting.cancelled() else None
 
 
-async def event_frames(
+async def open_event_stream(
     bus: EventBus, user_id: int, *, ping_seconds: float, recheck_seconds: float,
     still_allowed: StillAllowed, shutdown: ShutdownNotice,
 ) -> AsyncIterator[bytes]:
+    """The caller's frames, subscribed already: a stream that cannot subscribe raises
+    ServiceUnavailable here, before any response starts, rather than answering 200 with
+    an empty body."""
+    frames = event_frames(bus, user_id, ping_seconds=ping_seconds,
+                          recheck_seconds=recheck_seconds, still_allowed=still_allowed,
+                          shutdown=shutdown)
+    first = await anext(frames)
+    return _starting_with(first, frames)
+
+
+async def _starting_with(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:
+        await rest.aclose()
+
+
+async def event_frames(
+    bus: EventBus, user_id: int, *, ping_seconds: float, recheck_seconds: float,
+    still_allowed: StillAllowed, shutdown: ShutdownNotice,
+) -> AsyncGenerator[bytes]:
     """Frames for ``user_id``: its events as they come, a ping after ``ping_seconds`` of
     silence, and a reconnection hint as the last frame when the server shuts down.
 
@@ -71,12 +101,12 @@ async def event_frames(
     async with AsyncExitStack() as stack:
         try:
             subscription = await stack.enter_async_context(bus.subscribe(user_id))
-        except Exception:
-            log.warning("could not subscribe to live events", exc_info=True)
-            return
+        except Exception as exc:
+            raise ServiceUnavailable("events", f"cannot subscribe: {type(exc).__name__}") from exc
         stopping = asyncio.ensure_future(shutdown.wait())
         stack.callback(stopping.cancel)
-        yield OPENED
+        fanout = bus.fanout_available
+        yield OPENED if fanout else OPENED_WITHOUT_FANOUT
         loop = asyncio.get_running_loop()
         next_check = loop.time() + recheck_seconds
         next_ping = loop.time() + ping_seconds
@@ -93,6 +123,9 @@ async def event_frames(
                 next_ping = loop.time() + ping_seconds
             wait = max(0.0, min(next_check, next_ping) - loop.time())
             event = await _next_event(subscription, stopping, wait)
+            if bus.fanout_available != fanout:
+                fanout = bus.fanout_available
+                yield FANOUT_RESTORED if fanout else FANOUT_LOST
             if event is None:
                 continue
             yield frame(event)

@@ -7,12 +7,12 @@ import hmac
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from quill.errors import NotFound, Unauthenticated
-from quill.health.probes import HealthProbes
+from quill.errors import RETRY_AFTER_SECONDS, NotFound, Unauthenticated
+from quill.health.probes import HealthProbe, HealthProbes
 from quill.web.observability import Metrics
 from quill.web.routing import api_router
 from quill.web.wiring import platform_of, wiring_of
@@ -39,7 +39,21 @@ class HealthOut(BaseModel):
     services: HealthServices
 
 
-async def _probe(name: str, probes: HealthProbes) -> bool:
+class ReadyServices(HealthServices):
+    # Present only when QUILL_REDIS_URL is set.
+    redis: ServiceStatus | None = None
+
+
+class ReadyOut(BaseModel):
+    status: str
+    services: ReadyServices
+
+
+class LiveOut(BaseModel):
+    status: str
+
+
+async def _probe(name: str, probes: HealthProbes | dict[str, HealthProbe]) -> bool:
     probe = probes.get(name)
     if probe is None:
         return False
@@ -60,6 +74,37 @@ async def health(request: Request) -> HealthOut:
         status="healthy" if all(results) else "degraded",
         services=HealthServices(**status),
     )
+
+
+@router.get("/health/live", response_model=LiveOut)
+async def live() -> LiveOut:
+    """The process answers; says nothing about its dependencies (that is /health/ready)."""
+    return LiveOut(status="alive")
+
+
+_READY_DOC: dict[int | str, dict[str, object]] = {
+    503: {"description": "A dependency is unavailable; `services` says which",
+          "model": ReadyOut},
+}
+
+
+@router.get("/health/ready", response_model=ReadyOut, responses=_READY_DOC)
+async def ready(request: Request) -> Response:
+    """Whether this worker can serve: every dependency answers and the database accepts a
+    write. 503 (with Retry-After) otherwise, so a balancer routes around it."""
+    probes = wiring_of(request).get(HealthProbes)
+    readiness = probes.readiness()
+    names = tuple(readiness)
+    results = await asyncio.gather(*(_probe(name, readiness) for name in names))
+    body = ReadyOut(
+        status="ready" if all(results) else "not_ready",
+        services=ReadyServices(**{name: ServiceStatus(available=ok)
+                                  for name, ok in zip(names, results, strict=True)}),
+    )
+    if all(results):
+        return JSONResponse(body.model_dump(exclude_none=True))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _check_metrics_access(request: Request) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quill.auth.sessions import live_session
 from quill.clock import Clock
+from quill.errors import ServiceUnavailable
 from quill.events.stream import StillAllowed
 from quill.identity.models import User
 
@@ -24,7 +25,7 @@ def still_allowed(session_factory: async_sessionmaker[AsyncSession], clock: Cloc
             async with session_factory() as db:
                 session = await live_session(db, session_id, clock.now())
                 user = await db.get(User, user_id)
-        except (SQLAlchemyError, OSError):
+        except (SQLAlchemyError, OSError, ServiceUnavailable):
             log.warning("could not re-check a stream's session; ending it", exc_info=True)
             return False
         return (session is not None and session.user_id == user_id

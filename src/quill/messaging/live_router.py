@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from quill.auth.deps import CurrentCaller
 from quill.errors import ServiceDisabled
 from quill.events.shutdown import ShutdownNotice
-from quill.events.stream import EventStreamResponse, event_frames
+from quill.events.stream import EventStreamResponse, open_event_stream
 from quill.messaging.live import still_allowed
 from quill.web.deps import PlatformDep
 from quill.web.routing import api_router
@@ -37,7 +37,8 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     401: {"description": "Not authenticated"},
-    503: {"description": "Clinical services are disabled"},
+    503: {"description": "Clinical services are disabled, or live events are unavailable "
+                         "(`Retry-After` says when to try again)"},
 }
 
 
@@ -47,7 +48,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 @router.get("/conversations/events", response_class=StreamingResponse, responses=_STREAM_DOC)
 async def conversation_events(caller: CurrentCaller, platform: PlatformDep,
                               request: Request) -> Response:
-    frames = event_frames(
+    frames = await open_event_stream(
         platform.events, caller.user_id, ping_seconds=platform.settings.events_ping_seconds,
         recheck_seconds=platform.settings.events_recheck_seconds,
         still_allowed=still_allowed(platform.session_factory, platform.clock, caller.user_id,

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from quill.db.engine import make_engine
+from quill.db.engine import DatabaseDeadlines, make_engine
 from quill.migrations.options import compare_options
 
 # Any fixed number: every Quill process migrating one PostgreSQL database takes this lock.
@@ -28,7 +28,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = make_engine(url)
+    # No statement deadline: building an index on a large table may rightly take long.
+    engine = make_engine(url, deadlines=DatabaseDeadlines(statement_seconds=None))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from quill.errors import QuillError, Upstream
+from quill.errors import QuillError, ServiceUnavailable, Upstream
 from quill.web.observability import request_id_of
 
 log = logging.getLogger("quill.errors")
@@ -31,7 +31,11 @@ async def handle_quill_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, QuillError):
         raise exc
     detail: Any = exc.detail
-    if isinstance(exc, Upstream):
+    if isinstance(exc, ServiceUnavailable):
+        # One line naming the dependency and why; the client learns only to retry.
+        log.warning("%s unavailable: %s", exc.dependency, exc.reason,
+                    extra={"request_id": request_id_of(request), "dependency": exc.dependency})
+    elif isinstance(exc, Upstream):
         log.error("upstream failure: %s", exc.detail,
                   extra={"request_id": request_id_of(request)})
         detail = exc.public_detail

@@ -16,6 +16,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/api/auth/reset-password"),
     ("GET", "/api/auth/organizations"),
     ("GET", "/api/health"),
+    ("GET", "/api/health/live"),
+    ("GET", "/api/health/ready"),
     # Anyone holding an invite token; an existing account must also be signed in.
     ("POST", "/api/accept-invite"),
     ("GET", "/api/openapi.json"),
