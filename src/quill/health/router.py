@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from quill.errors import RETRY_AFTER_SECONDS, NotFound, Unauthenticated
+from quill.events.shutdown import ShutdownNotice
 from quill.health.probes import HealthProbe, HealthProbes
 from quill.web.observability import Metrics
 from quill.web.routing import api_router
@@ -90,18 +91,21 @@ _READY_DOC: dict[int | str, dict[str, object]] = {
 
 @router.get("/health/ready", response_model=ReadyOut, responses=_READY_DOC)
 async def ready(request: Request) -> Response:
-    """Whether this worker can serve: every dependency answers and the database accepts a
-    write. 503 (with Retry-After) otherwise, so a balancer routes around it."""
+    """Whether this worker can serve: every dependency answers, the database accepts a
+    write and no graceful shutdown has begun. 503 (with Retry-After) otherwise, so a
+    balancer routes around it."""
     probes = wiring_of(request).get(HealthProbes)
     readiness = probes.readiness()
     names = tuple(readiness)
     results = await asyncio.gather(*(_probe(name, readiness) for name in names))
+    # A draining worker still answers its requests in flight but should get no new ones.
+    draining = wiring_of(request).get(ShutdownNotice).begun
     body = ReadyOut(
-        status="ready" if all(results) else "not_ready",
+        status="draining" if draining else "ready" if all(results) else "not_ready",
         services=ReadyServices(**{name: ServiceStatus(available=ok)
                                   for name, ok in zip(names, results, strict=True)}),
     )
-    if all(results):
+    if all(results) and not draining:
         return JSONResponse(body.model_dump(exclude_none=True))
     return JSONResponse(body.model_dump(exclude_none=True), status_code=503,
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
