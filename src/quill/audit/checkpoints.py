@@ -74,6 +74,28 @@ def read_checkpoints(path: Path, key: bytes) -> list[Checkpoint]:
     return points
 
 
+def recent_checkpoints(path: Path, key: bytes, tail_bytes: int = 65_536) -> list[Checkpoint]:
+    """The checkpoints in the file's last ``tail_bytes`` (oldest first), for a bounded look.
+
+    A line cut by the start of the tail, or one not made with the key, is skipped: the
+    full check (``quill verify-audit``) is the one that rejects a bad file.
+    """
+    try:
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            handle.seek(max(0, size - tail_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    if size > tail_bytes:
+        lines = lines[1:]
+    points: list[Checkpoint] = []
+    for text in lines:
+        with contextlib.suppress(CheckpointError):
+            points.append(parse_checkpoint(text, key))
+    return points
+
+
 def _last_seq(path: Path, key: bytes) -> int:
     """The seq of the file's last good checkpoint, or 0."""
     try:

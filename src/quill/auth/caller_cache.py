@@ -82,6 +82,8 @@ class CachedCaller:
     features: tuple[str, ...]
     generation: bytes
     stored_at: datetime
+    # Whether the user has a primary organisation (its features then apply to them).
+    in_organisation: bool = False
 
 
 class CallerCache:
