@@ -76,7 +76,8 @@ async def test_a_checkpoint_past_the_head_means_a_cut_chain(app: FastAPI, tmp_pa
     state = await _state(app, admin, 100, path)
     assert not state.result.ok
     assert state.result.reason == "missing: a checkpoint names entry 99"
-    assert state.latest_checkpoint is not None and state.latest_checkpoint.seq == 99
+    assert state.latest_checkpoint is not None
+    assert state.latest_checkpoint.seq == 99
 
 
 async def test_only_admins_read_it(app: FastAPI, tmp_path: Path) -> None:
@@ -99,10 +100,12 @@ async def test_the_api_lists_entries_newest_first_with_a_cursor(app: FastAPI) ->
                                  base_url="http://testserver", headers=headers) as http:
         first = (await http.get("/api/audit/entries", params={"limit": 3})).json()
         seqs = [e["seq"] for e in first["entries"]]
-        assert seqs == sorted(seqs, reverse=True) and len(seqs) == 3
+        assert seqs == sorted(seqs, reverse=True)
+        assert len(seqs) == 3
         rest = (await http.get("/api/audit/entries", params={
             "limit": 50, "cursor": first["next_cursor"]})).json()
         assert rest["entries"][0]["seq"] == seqs[-1] - 1
         state = (await http.get("/api/audit/state")).json()
-        assert state["ok"] is True and state["first_seq"] == 1
+        assert state["ok"] is True
+        assert state["first_seq"] == 1
         assert state["last_seq"] >= 5

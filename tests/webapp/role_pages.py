@@ -1,4 +1,4 @@
-"""Role × page: what every kind of caller gets from every page. The one table.
+"""Role by page: what every kind of caller gets from every page. The one table.
 
 Like the API's authorization matrix (tests/access/test_authorization_matrix.py), each
 row names a page (a path with ``str.format`` fields from tests.access.world.World.ids),
