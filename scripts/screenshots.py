@@ -26,6 +26,7 @@ from playwright.sync_api import Page, sync_playwright
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 DEMO_USER = "dr.cardio"
+DEMO_ADMIN = "demo.admin"
 DEMO_PASSWORD = "screenshots only " + secrets.token_hex(4)
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -50,6 +51,26 @@ PAGES: list[tuple[str, str, Callable[[Page], None] | None, bool]] = [
     ("patient", "/patients/demo-patient-1", None, True),
     ("threads", "/threads", None, True),
     ("thread", "/threads", _open_demo_thread, True),
+]
+
+
+def _first_user(page: Page) -> None:
+    page.locator("#user-table a").first.click()
+    page.wait_for_load_state()
+
+
+def _first_organisation(page: Page) -> None:
+    page.locator("#organisation-table a").first.click()
+    page.wait_for_load_state()
+
+
+# The administrator's pages, shot as the demo admin (file name, path, action).
+ADMIN_PAGES: list[tuple[str, str, Callable[[Page], None] | None]] = [
+    ("admin-users", "/admin/users", None),
+    ("admin-user", "/admin/users", _first_user),
+    ("admin-organisation", "/admin/organisations", _first_organisation),
+    ("admin-patients", "/admin/patients", None),
+    ("admin-audit", "/admin/audit", None),
 ]
 
 
@@ -99,12 +120,22 @@ def _wait_until_up(url: str, server: subprocess.Popen[Any]) -> None:
     raise SystemExit("quill serve did not answer within two minutes")
 
 
-def _sign_in(page: Page, url: str) -> None:
+def _sign_in(page: Page, url: str, username: str = DEMO_USER) -> None:
     page.goto(f"{url}/sign-in")
-    page.get_by_label("Username").fill(DEMO_USER)
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{url}/")
+
+
+def _shoot(page: Page, url: str, path: str, action: Callable[[Page], None] | None,
+           target: Path, *, full_page: bool = True) -> None:
+    page.goto(f"{url}{path}")
+    if action is not None:
+        action(page)
+    page.screenshot(path=str(target), full_page=full_page)
+    print(f"saved {target.relative_to(OUT.parents[1])}")
+    page.close()
 
 
 def main(argv: list[str]) -> int:
@@ -124,15 +155,18 @@ def main(argv: list[str]) -> int:
                 if wanted and name not in wanted:
                     continue
                 page = (clinician if signed_in else anonymous).new_page()
-                page.goto(f"{url}{path}")
-                if action is not None:
-                    action(page)
-                target = OUT / f"{name}-{width_name}.png"
-                page.screenshot(path=str(target), full_page=True)
-                print(f"saved {target.relative_to(OUT.parents[1])}")
-                page.close()
+                _shoot(page, url, path, action, OUT / f"{name}-{width_name}.png")
+            admin = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+            _sign_in(admin.new_page(), url, DEMO_ADMIN)
+            for name, path, action in ADMIN_PAGES:
+                if wanted and name not in wanted:
+                    continue
+                # The first screen only: admin tables run long, and the files stay small.
+                _shoot(admin.new_page(), url, path, action, OUT / f"{name}-{width_name}.png",
+                       full_page=False)
             anonymous.close()
             clinician.close()
+            admin.close()
         browser.close()
     return 0
 

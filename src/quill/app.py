@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from quill.auditlog.router import router as audit_router
 from quill.auth.router import router as auth_router
 from quill.clock import Clock, IdSource
 from quill.competencies.router import router as cbac_router
@@ -42,7 +43,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     prescriptions_router,
     # Before the messaging router: "/conversations/{id}" would otherwise capture "events".
     events_router, push_router, messaging_router, users_router, cbac_router,
-    organisations_router,
+    organisations_router, audit_router,
 )
 
 

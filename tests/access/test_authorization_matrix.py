@@ -63,6 +63,7 @@ ROWS = [
     Row("POST", "/api/users", (401, 403, 403, 403, 403, 403, 200), lambda ids: {
         "name": "New Admin", "email": f"{ids['prefix']}new-admin@example.org",
         "password": "long enough password", "system_permissions": "admin"}),
+    Row("GET", "/api/users?q={prefix}", (401, 403, 403, 200, 200, 200, 200)),
     Row("GET", "/api/users/{staff_same}", ADMIN_ONLY),
     Row("PATCH", "/api/users/{staff_same}", ADMIN_ONLY, lambda ids: {"name": "Renamed"}),
     Row("PATCH", "/api/users/{superadmin}", (401, 403, 403, 403, 403, 403, 200),
@@ -89,6 +90,9 @@ ROWS = [
     Row("DELETE", ORG + "/patients/{patient_a}", ADMIN_ONLY),
     Row("GET", ORG + "/features", ADMIN_ONLY),
     Row("PUT", ORG + "/features/messaging", ADMIN_ONLY, lambda ids: {"enabled": True}),
+    # Audit trail
+    Row("GET", "/api/audit/state", ADMIN_ONLY),
+    Row("GET", "/api/audit/entries?patient_id={patient_a}", ADMIN_ONLY),
     # Patients. Patient A: org A, linked to the patient user, revoked grant for the external
     # user. Patient B: org B, active grant for the external user. Loose: no organisation.
     Row("POST", "/api/patients", STAFF_WRITE,

@@ -41,7 +41,8 @@ async def _thread(app: FastAPI, subject: str, *, reader: int, writer: int, minut
 async def test_unread_threads_come_first_with_their_counts(app: FastAPI) -> None:
     reader = await make_user(app, "reader", level="staff", profession="doctor")
     writer = await make_user(app, "writer", level="staff", profession="nurse")
-    await make_organisation(app, "Surgery", staff=[reader.id, writer.id], patients=["p1"])
+    await make_organisation(app, "Surgery", staff=[reader.id, writer.id], patients=["p1"],
+                            features=["messaging"])
     await _thread(app, "Older but unread", reader=reader.id, writer=writer.id, minutes=1,
                   unread=3)
     await _thread(app, "Newest and read", reader=reader.id, writer=writer.id, minutes=5,

@@ -42,7 +42,7 @@ async def test_home_costs_the_same_for_5_or_500_threads(app_factory: AppFactory)
     many = await make_user(app, "many-threads", level="staff", profession="doctor")
     writer = await make_user(app, "writer", level="staff", profession="nurse")
     await make_organisation(app, "Surgery", staff=[few.id, many.id, writer.id],
-                            patients=["p1"])
+                            patients=["p1"], features=["messaging"])
     await load_threads(runtime.session_factory, runtime.clock.now(),
                        user_ids=[many.id, writer.id],
                        patient_id="p1", threads=500, messages=1000)

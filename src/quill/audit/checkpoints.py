@@ -142,6 +142,29 @@ def in_written_order(files: list[list[AuditMark]]) -> Iterator[AuditMark]:
     return merge(*files, key=lambda mark: _aware_time(mark.time))
 
 
+def recent_marks(path: Path, key: bytes, tail_bytes: int = 65_536) -> list[AuditMark]:
+    """The checkpoints and restore records in the file's last ``tail_bytes`` (oldest
+    first), for a bounded look.
+
+    A line cut by the start of the tail, or one not made with the key, is skipped: the
+    full check (``quill verify-audit``) is the one that rejects a bad file.
+    """
+    try:
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            handle.seek(max(0, size - tail_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    if size > tail_bytes:
+        lines = lines[1:]
+    marks: list[AuditMark] = []
+    for text in lines:
+        with contextlib.suppress(CheckpointError):
+            marks.append(parse_mark(text, key))
+    return marks
+
+
 def _last_seq(path: Path, key: bytes) -> int:
     """The seq of the file's last good checkpoint (or restore record), or 0."""
     try:

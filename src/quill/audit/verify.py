@@ -25,6 +25,8 @@ class VerifyResult:
     last_hash: str = GENESIS_HASH
     # With ``allow_cut``: the newest entry a checkpoint pins beyond the chain's end.
     pinned_beyond_end: int | None = None
+    # The first entry checked: 1 for the whole chain, later for a recent window.
+    first_seq: int = 1
 
     @property
     def ok(self) -> bool:
@@ -55,8 +57,9 @@ def expectations(marks: Iterable[AuditMark]) -> Expectations:
     return Expectations(pins, tuple(restores))
 
 
-async def _events_in_order(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
-    last = 0
+async def _events_in_order(db: AsyncSession, batch: int = 1000, after: int = 0
+                           ) -> AsyncIterator[AuditEvent]:
+    last = after
     while True:
         rows = (
             await db.execute(
@@ -118,12 +121,54 @@ async def verify_chain(db: AsyncSession, key: bytes, marks: Iterable[AuditMark] 
         return result(checked + 1, f"missing: the chain ends at entry {checked} but a "
                                    f"checkpoint names entry {beyond}, and no restore is "
                                    "recorded")
-    head = (
-        await db.execute(select(AuditHead).where(AuditHead.id == HEAD_ROW_ID))
-    ).scalar_one_or_none()
-    head_seq = head.seq if head else 0
-    head_hash = head.hash if head else GENESIS_HASH
+    head_seq, head_hash = await _head(db)
     if head_seq != checked or head_hash != prev_hash:
         bad = checked + 1 if head_seq > checked else head_seq + 1
         return result(bad, "chain head does not match the last entry")
     return result(None, None, beyond)
+
+
+async def _head(db: AsyncSession) -> tuple[int, str]:
+    head = (
+        await db.execute(select(AuditHead).where(AuditHead.id == HEAD_ROW_ID))
+    ).scalar_one_or_none()
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+
+
+async def verify_recent(db: AsyncSession, key: bytes, marks: Iterable[AuditMark],
+                        window: int) -> VerifyResult:
+    """The newest ``window`` entries checked exactly as ``verify_chain`` checks them.
+
+    Bounded work for a page: the walk starts from the link stored in the entry just
+    before the window, which is taken as given (only a full walk proves the entries
+    below it). Checkpoints inside the window must match; one past the head that no
+    restore record released means the chain was cut. ``checked`` counts the entries of
+    the window that fit.
+    """
+    head_seq, head_hash = await _head(db)
+    first = max(1, head_seq - window + 1)
+    prev_hash = GENESIS_HASH
+    if first > 1:
+        anchor = await db.get(AuditEvent, first - 1)
+        if anchor is None:
+            return VerifyResult(0, first - 1, "missing: entry before the window", 0,
+                                first_seq=first)
+        prev_hash = anchor.hash
+    pins = {seq: hashes for seq, hashes in expectations(marks).pins.items() if seq >= first}
+    checked = 0
+    async for event in _events_in_order(db, after=first - 1):
+        reason = _check_entry(key, event, first + checked, prev_hash, pins)
+        if reason is not None:
+            return VerifyResult(checked, event.seq, reason, len(pins), first_seq=first)
+        prev_hash = event.hash
+        checked += 1
+    last = first + checked - 1
+    beyond = [seq for seq in pins if seq > last]
+    if beyond:
+        return VerifyResult(checked, last + 1,
+                            f"missing: a checkpoint names entry {max(beyond)}", len(pins),
+                            first_seq=first)
+    if head_seq != last or head_hash != prev_hash:
+        return VerifyResult(checked, last + 1, "chain head does not match the last entry",
+                            len(pins), first_seq=first)
+    return VerifyResult(checked, None, None, len(pins), first_seq=first)

@@ -115,6 +115,8 @@ class CachedCaller:
     # None when the generation was unknown: such an entry is never stored.
     generation: bytes | None
     stored_at: datetime
+    # Whether the user has a primary organisation (its features then apply to them).
+    in_organisation: bool = False
 
 
 class CallerCache:

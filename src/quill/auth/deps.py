@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.cbac import Competency, user_competencies
-from quill.access.features import enabled_features_for_user
+from quill.access.features import primary_organisation_features
 from quill.audit.service import Auditor
 from quill.auth.caller_cache import CachedCaller
 from quill.auth.callers import CallerSources
@@ -54,11 +54,12 @@ async def _resolve(db: AsyncSession, sources: CallerSources, token: str, now: da
     user = await db.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthenticated(SESSION_GONE)
+    features = await primary_organisation_features(db, user.id)
     resolved = CachedCaller(
         identity=UserIdentity.of(user), session_id=session.id,
         session_expires_at=session.expires_at, token_expires_at=claims.expires_at,
-        features=tuple(await enabled_features_for_user(db, user.id)), generation=generation,
-        stored_at=now,
+        features=features or (), generation=generation, stored_at=now,
+        in_organisation=features is not None,
     )
     sources.callers.put(token, resolved)
     return resolved
@@ -103,7 +104,8 @@ async def resolve_caller(request: Request, db: AsyncSession | None, *,
             raise Forbidden("CSRF failed")
     request_state(request)["user_id"] = resolved.identity.id
     return Caller(user=resolved.identity, session_id=resolved.session_id,
-                  via_cookie=via_cookie, primary_features=resolved.features)
+                  via_cookie=via_cookie, primary_features=resolved.features,
+                  in_organisation=resolved.in_organisation)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

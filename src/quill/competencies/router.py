@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from quill.access.cbac import final_competencies, load_catalogue
 from quill.auth.deps import AdminCaller, AuditorDep, CurrentCaller
@@ -24,8 +24,10 @@ from quill.web.routing import api_router
 router = api_router("/cbac", tags=["cbac"])
 
 
-async def get_service(db: DbSession, caller: CurrentCaller,
+async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
                       auditor: AuditorDep) -> CompetencyService:
+    # ``request`` unused: the same signature as every router's factory, so web pages
+    # build this service the way they build the others.
     return CompetencyService(db=db, caller=caller, auditor=auditor)
 
 

@@ -51,6 +51,8 @@ class Caller:
     via_cookie: bool
     # Feature flags of the caller's primary organisation, as /auth/me shows them.
     primary_features: tuple[str, ...] = ()
+    # Whether the caller has a primary organisation, whose features then apply to them.
+    in_organisation: bool = False
 
     @classmethod
     def of(cls, user: User, session_id: str = "", *, via_cookie: bool = False) -> Caller:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -54,6 +54,14 @@ def linked_to_patient(caller: Caller, patient_id: str) -> Any:
     return or_(User.fhir_patient_id == patient_id, User.id.in_(staff), User.id.in_(grants))
 
 
+def matching(text: str) -> Any:
+    """Username or e-mail starting with ``text``, or a name containing it (any case)."""
+    needle = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(User.username_key.like(f"{needle}%", escape="\\"),
+               User.email.like(f"{needle}%", escape="\\"),
+               func.lower(User.full_name).like(f"%{needle}%", escape="\\"))
+
+
 def levels_at_least(minimum: PermissionLevel) -> list[str]:
     return [level.value for level in PermissionLevel if rank(level) >= rank(minimum)]
 
@@ -61,6 +69,7 @@ def levels_at_least(minimum: PermissionLevel) -> list[str]:
 async def list_users(
     db: AsyncSession, caller: Caller, *, patient_id: str | None,
     minimum: PermissionLevel | None, after_id: int | None, limit: int,
+    q: str | None = None,
 ) -> list[User]:
     query = select(User).order_by(User.id).limit(limit + 1)
     if patient_id is not None:
@@ -69,6 +78,8 @@ async def list_users(
         query = query.where(colleagues_of(caller))
     if minimum is not None:
         query = query.where(User.system_permissions.in_(levels_at_least(minimum)))
+    if q:
+        query = query.where(matching(q))
     if after_id is not None:
         query = query.where(User.id > after_id)
     return list((await db.execute(query)).scalars().all())

@@ -66,9 +66,10 @@ async def list_users(
     patient_id: Annotated[str | None, Query(max_length=64, pattern=FHIR_ID_PATTERN)] = None,
     permission_level: Annotated[str | None, Query(max_length=32)] = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
+    q: Annotated[str | None, Query(max_length=150)] = None,
 ) -> UserList:
     page = await service.list_users(patient_id=patient_id, permission_level=permission_level,
-                                    limit=limit, cursor=cursor)
+                                    limit=limit, cursor=cursor, q=q)
     return UserList(
         users=[UserSummary(id=u.id, username=u.username, email=u.email,
                            system_permissions=u.system_permissions, is_active=u.is_active)

@@ -135,8 +135,9 @@ class UserService:
         return user
 
     async def list_users(self, *, patient_id: str | None, permission_level: str | None,
-                         limit: int, cursor: str | None) -> UserPage:
-        """Admins filter by level; a patient filter needs the caller to see that patient."""
+                         limit: int, cursor: str | None, q: str | None = None) -> UserPage:
+        """Admins filter by level; a patient filter needs the caller to see that patient.
+        ``q`` narrows to usernames or e-mails starting with it, or names containing it."""
         minimum = None
         if permission_level is not None:
             if not self.caller.is_admin:
@@ -146,7 +147,8 @@ class UserService:
         if patient_id is not None:
             await ensure_can_see_patient(self.db, self.caller, patient_id)
         users = await repository.list_users(self.db, self.caller, patient_id=patient_id,
-                                            minimum=minimum, after_id=after_id, limit=limit)
+                                            minimum=minimum, after_id=after_id, limit=limit,
+                                            q=q)
         return UserPage(users=users[:limit], next_cursor=next_cursor([u.id for u in users], limit))
 
     async def link_patient(self, user_id: int, fhir_patient_id: str) -> User:

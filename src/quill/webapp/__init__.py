@@ -13,6 +13,11 @@ from quill.web.routing import mount
 from quill.webapp.errors import install_page_errors
 from quill.webapp.pages import (
     account,
+    admin,
+    admin_audit,
+    admin_organisations,
+    admin_patients,
+    admin_users,
     home,
     notifications,
     patient,
@@ -29,6 +34,8 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     signing_in.router, recovery.router, home.router, account.router,
     patients.router, patient.router, patient_letters.router, patient_actions.router,
     threads.router, notifications.router,
+    admin.router, admin_users.router, admin_organisations.router, admin_patients.router,
+    admin_audit.router,
 )
 # Answer without a signed-in caller; every other page sends a visitor to sign in.
 PUBLIC_PAGES: frozenset[tuple[str, str]] = frozenset({

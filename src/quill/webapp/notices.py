@@ -22,6 +22,24 @@ NOTICES: dict[str, str] = {
     "status-changed": "The status has been changed.",
     "participant-added": "They have been added to the thread.",
     "thread-joined": "You have joined this thread.",
+    # Administration
+    "user-created": "The user has been created.",
+    "user-updated": "The details have been saved.",
+    "competencies-changed": "The competencies have been saved.",
+    "patient-linked": "The patient record has been linked.",
+    "user-deactivated": "The account has been deactivated and its sessions have ended.",
+    "user-reactivated": "The account has been reactivated.",
+    "password-set": "The new password has been set and the person's sessions have ended.",
+    "organisation-created": "The organisation has been created.",
+    "organisation-updated": "The organisation has been saved.",
+    "staff-added": "The staff member has been added.",
+    "staff-removed": "The staff member has been removed.",
+    "patient-added": "The patient has been added.",
+    "patient-removed": "The patient has been removed.",
+    "feature-changed": "The feature has been changed.",
+    "patient-created": "The patient has been created.",
+    "patient-activated": "The patient record has been activated.",
+    "patient-deactivated": "The patient record has been deactivated.",
 }
 
 

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from quill.auth.password_policy import MIN_PASSWORD_LENGTH
 from quill.web.wiring import platform_of
 from quill.webapp.formatting import FILTERS
+from quill.webapp.sections import shows_feature
 from quill.webapp.security import FORM_COOKIE
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,6 +44,7 @@ def _environment() -> Environment:
     )
     env.filters.update(FILTERS)
     env.globals["min_password_length"] = MIN_PASSWORD_LENGTH
+    env.globals["shows_feature"] = shows_feature
     return env
 
 

@@ -9,6 +9,7 @@ from quill.messaging.router import get_service as get_messaging_service
 from quill.messaging.service import ThreadSummary
 from quill.web.wiring import platform_of
 from quill.webapp.rendering import render
+from quill.webapp.sections import shows_feature
 from quill.webapp.security import SignedIn
 
 router = APIRouter(include_in_schema=False)
@@ -27,7 +28,7 @@ async def home(page: SignedIn) -> Response:
     clinical = platform_of(page.request).settings.clinical_services_enabled
     threads: list[ThreadSummary] = []
     more = False
-    if clinical:
+    if clinical and shows_feature(page.caller, "messaging"):
         service = await page.service(get_messaging_service)
         listing = await service.list_mine(status=None, patient_id=None, limit=HOME_THREADS,
                                           cursor=None)
