@@ -11,17 +11,21 @@ from starlette.staticfiles import StaticFiles
 
 from quill.web.routing import mount
 from quill.webapp.errors import install_page_errors
-from quill.webapp.pages import account, home, recovery, signing_in
+from quill.webapp.pages import account, home, joining, my_record, recovery, signing_in
 from quill.webapp.rendering import STATIC_DIR
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
-    signing_in.router, recovery.router, home.router, account.router,
+    signing_in.router, recovery.router, home.router, account.router, joining.router,
+    my_record.router,
 )
 # Answer without a signed-in caller; every other page sends a visitor to sign in.
 PUBLIC_PAGES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/sign-in"), ("POST", "/sign-in"),
     ("GET", "/forgot-password"), ("POST", "/forgot-password"),
     ("GET", "/reset-password"), ("POST", "/reset-password"),
+    ("GET", "/register"), ("POST", "/register"),
+    # Signed in or not: an invite for a new address makes the account.
+    ("GET", "/accept-invite"), ("POST", "/accept-invite"),
 })
 
 

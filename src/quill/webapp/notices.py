@@ -12,6 +12,15 @@ NOTICES: dict[str, str] = {
     "totp-enabled": "Two-factor authentication is on. You will need a code when you sign in.",
     "totp-disabled": "Two-factor authentication is off.",
     "session-ended": "That session has ended.",
+    "registered": "Your account has been created. Sign in with your username and password.",
+    "sign-in-to-accept": "An account already uses the invited email address. Sign in as "
+                         "that account and you will come back to the invitation.",
+    "invite-registered": "Your account has been created and the invitation accepted. Sign "
+                         "in with your new username and password.",
+    "access-withdrawn": "Their access has been withdrawn. They can no longer see your "
+                        "record.",
+    "invite-accepted": "The invitation has been accepted. The patient is now in your list "
+                       "of patients.",
 }
 
 
