@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from quill.access.models import ExternalGrant
 from quill.patients.nhs_number import NHS_NUMBER_SYSTEM
+from quill.webapp.pages.my_record import demographic_facts
 from tests.audit_rows import audit_actions
 from tests.helpers import logged_in, make_organisation, make_user, runtime_of
 from tests.webapp.support import assert_page_headers, form_token, signed_in
@@ -48,7 +49,7 @@ async def test_a_patient_reads_their_own_details_and_letters(app: FastAPI) -> No
         assert page.status_code == 200
         assert_page_headers(page)
         text = page.text
-        for shown in ("Alice Example", "943 476 5919", "1970-03-12", "Female",
+        for shown in ("Alice Example", "943 476 5919", "12 Mar 1970", "Female",
                       "01632 960000", "Clinic letter", "Dr Own"):
             assert shown in text, shown
         # Read-only: no form on the page but signing out.
@@ -106,3 +107,13 @@ async def test_only_an_account_with_a_linked_record_has_one(app: FastAPI) -> Non
     async with signed_in(app, "nurse-own") as http:
         assert (await http.get("/my-record")).status_code == 404
         assert 'href="/my-record"' not in (await http.get("/")).text
+
+
+def test_facts_read_the_way_uk_clinicians_write_them() -> None:
+    facts = dict(demographic_facts({**PATIENT, "birthDate": "1970-03",
+                                    "address": [{"line": ["1 High St"], "city": "Leeds",
+                                                 "postalCode": "LS1 1AA"}]}))
+    assert facts["Date of birth"] == "1970-03"
+    assert facts["Address"] == "1 High St, Leeds, LS1 1AA"
+    assert dict(demographic_facts(PATIENT))["Date of birth"] == "12 Mar 1970"
+    assert demographic_facts({"resourceType": "Patient"}) == []

@@ -9,6 +9,7 @@ record is the caller's own (``fhir_patient_id``); no path names a patient.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -63,6 +64,15 @@ def own_record(page: Page) -> str:
     return page.caller.fhir_patient_id
 
 
+def _uk_birth_date(value: object) -> str:
+    """``12 Mar 1970`` from FHIR's ``1970-03-12``; a partial date (``1970-03``) as given."""
+    try:
+        born = date.fromisoformat(str(value))
+    except ValueError:
+        return str(value or "")
+    return f"{born.day} {born:%b %Y}"
+
+
 def demographic_facts(patient: Resource) -> list[tuple[str, str]]:
     """What the record says about the person, as (label, text) rows; absent ones left out."""
     names = patient.get("name") or [{}]
@@ -74,7 +84,7 @@ def demographic_facts(patient: Resource) -> list[tuple[str, str]]:
     contacts = {item.get("system"): item.get("value")
                 for item in patient.get("telecom") or [] if isinstance(item, dict)}
     rows = [("Name", full), ("NHS number", nhs_number_of(patient) or ""),
-            ("Date of birth", str(patient.get("birthDate") or "")),
+            ("Date of birth", _uk_birth_date(patient.get("birthDate"))),
             ("Gender", str(patient.get("gender") or "").capitalize()),
             ("Address", address_text), ("Phone", str(contacts.get("phone") or "")),
             ("Email", str(contacts.get("email") or ""))]
