@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.load import Result
+from bench.scenarios import PAGE_COUNTERPARTS
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -136,6 +137,24 @@ def _storm(report: Report, config: str) -> Target:
     return _check(config, name, ok if parts else None, "; ".join(parts) or "not measured")
 
 
+def _page_cost(report: Report, config: str, page: str, counterpart: str) -> Target:
+    """A web page's p50 against its JSON route's, at each scale both ran."""
+    name = f"{page} p50 <= 1.5x {counterpart}"
+    parts, ok = [], True
+    for scale in ("small", "large"):
+        html, json_ = (report.find(config, scale, s) for s in (page, counterpart))
+        if not (html and json_ and html.result and json_.result and json_.result.p50_ms):
+            continue
+        value = html.result.p50_ms / json_.result.p50_ms
+        ok = ok and value <= 1.5
+        parts.append(f"{scale} {value:.2f}x ({_fmt(html.result.p50_ms, 2)} vs "
+                     f"{_fmt(json_.result.p50_ms, 2)} ms)")
+    if not parts:
+        row = report.find(config, "small", page)
+        return _check(config, name, None, (row.skipped if row else "") or "not measured")
+    return _check(config, name, ok, "; ".join(parts))
+
+
 def targets(report: Report) -> list[Target]:
     configs = list(dict.fromkeys(r.config for r in report.rows if r.scenario != "bare"))
     out: list[Target] = []
@@ -143,6 +162,8 @@ def targets(report: Report) -> list[Target]:
         out += [_me_share(report, config), _errors(report, config),
                 _scaling(report, config, "patients_list"),
                 _scaling(report, config, "conversations_list"), _storm(report, config)]
+        out += [_page_cost(report, config, page, counterpart)
+                for page, counterpart in PAGE_COUNTERPARTS]
     return out
 
 

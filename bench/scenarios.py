@@ -18,6 +18,10 @@ PATIENTS = Req("GET", "/api/patients?limit=50")
 CONVERSATIONS = Req("GET", "/api/conversations?limit=50")
 CONVERSATION = Req("GET", "/api/conversations/{conv}")
 POST_MESSAGE = Req("POST", "/api/conversations/{conv}/messages", MESSAGE_BODY)
+# Web pages and the JSON routes they stand beside (the same service calls, plus HTML).
+THREAD_PAGE = Req("GET", "/threads/{conv}")
+PATIENTS_PAGE = Req("GET", "/patients")  # 25 patients a page
+PATIENTS_25 = Req("GET", "/api/patients?limit=25")
 FHIR_READ = Req("GET", "/fhir/Patient/bulk-{patient}")
 FHIR_SEARCH = Req("GET", "/fhir/Patient?identifier=urn:bulk:mrn%7C{mrn}")
 
@@ -49,9 +53,15 @@ SCENARIOS = (
     Scenario("mixed_clinician", MIXED, mixed=True),
     Scenario("auth_me_paced", (ME,), paced=True),
     Scenario("auth_me_login_storm", (ME,), paced=True, storm=True),
+    Scenario("thread_page", (THREAD_PAGE,)),
+    Scenario("patients_list_25", (PATIENTS_25,)),
+    Scenario("patients_page", (PATIENTS_PAGE,)),
     Scenario("fhir_read", (FHIR_READ,), auth="service"),
     Scenario("fhir_search", (FHIR_SEARCH,), auth="service"),
 )
+# Each page against its JSON counterpart: the page may cost at most 1.5x its p50.
+PAGE_COUNTERPARTS = (("thread_page", "conversation_detail"),
+                     ("patients_page", "patients_list_25"))
 BARE = Scenario("bare", (Req("GET", "/bare"),), auth="none")
 
 

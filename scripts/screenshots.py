@@ -35,6 +35,11 @@ def _open_two_factor(page: Page) -> None:
     page.get_by_role("button", name="Set up two-factor").click()
 
 
+def _open_demo_thread(page: Page) -> None:
+    page.get_by_role("link", name="Echo follow-up").click()
+    page.wait_for_selector("#messages")
+
+
 # (file name, path to open, what to do there before the shot, who is signed in)
 PAGES: list[tuple[str, str, Callable[[Page], None] | None, str | None]] = [
     ("sign-in", "/sign-in", None, None),
@@ -43,9 +48,14 @@ PAGES: list[tuple[str, str, Callable[[Page], None] | None, str | None]] = [
     ("home", "/", None, "clinician"),
     ("account", "/account", None, "clinician"),
     ("two-factor-setup", "/account", _open_two_factor, "clinician"),
+    ("patients", "/patients", None, "clinician"),
+    ("patient", "/patients/demo-patient-1", None, "clinician"),
+    ("threads", "/threads", None, "clinician"),
+    ("thread", "/threads", _open_demo_thread, "clinician"),
     ("patient-home", "/", None, "patient"),
     ("patient-record", "/my-record", None, "patient"),
     ("relative-home", "/", None, "relative"),
+    ("relative-patients", "/patients", None, "relative"),
 ]
 
 
@@ -103,7 +113,9 @@ def _sign_in(page: Page, url: str, username: str) -> None:
     page.wait_for_url(f"{url}/")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """Every page, or only those named on the command line (``screenshots.py thread``)."""
+    wanted = set(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("Chromium is not installed: run `make browser` (as root)")
@@ -117,6 +129,8 @@ def main() -> int:
                 contexts[who] = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
                 _sign_in(contexts[who].new_page(), url, username)
             for name, path, action, person in PAGES:
+                if wanted and name not in wanted:
+                    continue
                 page = (contexts[person] if person else anonymous).new_page()
                 page.goto(f"{url}{path}")
                 if action is not None:
@@ -133,4 +147,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

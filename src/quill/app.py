@@ -53,7 +53,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runtime.start()
+        await runtime.start()
         try:
             with notice_on_exit_signals(runtime.shutdown):
                 yield

@@ -19,11 +19,12 @@ from quill.audit.checkpoints import AuditCheckpointer
 from quill.auth.caller_cache import CallerCache
 from quill.auth.callers import CallerSources
 from quill.auth.cookies import AuthCookies
+from quill.auth.generations import PostgresGeneration, RedisGeneration
 from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
 from quill.auth.sessions import SessionTokens
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
-from quill.db.engine import make_engine, make_session_factory
+from quill.db.engine import async_url, make_engine, make_session_factory
 from quill.db.session import database_answers
 from quill.email.factory import build_mailer
 from quill.email.port import Mailer
@@ -93,16 +94,18 @@ class Runtime:
                                          callers=self.callers, tokens=tokens),
         })
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start the background work that needs a running event loop (the app's lifespan)."""
         self.audit_checkpoints.start()
+        await self.callers.start()
 
     async def aclose(self) -> None:
         """The one teardown: stop what runs in the background, close clients, then the pool."""
         teardowns: list[Teardown] = [
             # First: the last checkpoint reads the chain head through the pool.
             self.audit_checkpoints.aclose,
-            self.compositions.aclose, self.fhir.aclose, self._release_in_process,
+            self.compositions.aclose, self.fhir.aclose, self.callers.aclose,
+            self._release_in_process,
             self.limiter.close, self.push.close, self.events.close,
         ]
         try:
@@ -112,7 +115,6 @@ class Runtime:
             await self.engine.dispose()
 
     async def _release_in_process(self) -> None:
-        self.callers.close()
         self.passwords.close()
 
 
@@ -120,6 +122,20 @@ def _event_bus(settings: Settings) -> EventBus:
     if settings.redis_url:
         return RedisEventBus(settings.redis_url, prefix=settings.redis_prefix)
     return InProcessEventBus()
+
+
+def _caller_cache(settings: Settings) -> CallerCache:
+    """The cache with the generation that reaches every worker sharing the database:
+    Redis when configured, else PostgreSQL's LISTEN/NOTIFY, else a file on this host."""
+    seconds = settings.caller_cache_seconds
+    if seconds <= 0:
+        return CallerCache(None, 0)
+    if settings.redis_url:
+        return CallerCache(RedisGeneration(settings.redis_url, prefix=settings.redis_prefix),
+                           seconds)
+    if async_url(settings.database_url).get_backend_name() == "postgresql":
+        return CallerCache(PostgresGeneration(settings.database_url), seconds)
+    return CallerCache.for_data_dir(settings.data_dir, seconds)
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None,
@@ -134,7 +150,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
     fhir = TimedFhirGateway(build_fhir_gateway(settings, clock, ids, session_factory),
                             metrics.store_latency)
     compositions = build_composition_gateway(settings, clock, ids, session_factory)
-    callers = CallerCache.for_data_dir(settings.data_dir, settings.caller_cache_seconds)
+    callers = _caller_cache(settings)
     callers.watch(session_factory)
 
     return Runtime(

@@ -135,8 +135,9 @@ class Settings(BaseSettings):
     password_hashing_threads: int = Field(default=1, ge=1)
     access_token_minutes: int = 15
     refresh_token_days: int = 7
-    # How long a resolved caller may be reused (auth/caller_cache.py); 0 = check the
-    # database on every request, as workers on several hosts must.
+    # How long a resolved caller may be reused (auth/caller_cache.py): a ceiling for
+    # changes made behind Quill's back; Quill's own reach every host within a second.
+    # 0 = check the database on every request.
     caller_cache_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
     # text | json; unset = text in development on a terminal, JSON otherwise

@@ -95,6 +95,23 @@ def test_tail_cut_then_regrown_is_detected(chain: str, tmp_path: Path) -> None:
     assert "checkpoint" in output
 
 
+def test_hosts_checkpoints_disagreeing_about_an_entry_fail_whatever_their_order(
+        chain: str, tmp_path: Path) -> None:
+    # One host pinned the chain before it was cut and regrown; another pinned the new one.
+    before, after = tmp_path / "first-host.jsonl", tmp_path / "second-host.jsonl"
+    asyncio.run(take_checkpoint(chain, before, ManualClock()))
+    asyncio.run(cut_tail(chain, keep=3))
+    later = ManualClock()
+    later.advance(hours=1)
+    asyncio.run(write_entries(chain, later, 2, first=40))
+    asyncio.run(take_checkpoint(chain, after, later))
+    assert verify_cli(chain, after)[0] == 0  # the second host's file alone cannot tell
+    for order in ((before, after), (after, before)):
+        code, output = verify_cli(chain, *order)
+        assert code == 1, output
+        assert "broken at entry 5" in output
+
+
 def test_chain_growing_past_its_checkpoints_verifies(chain: str, tmp_path: Path) -> None:
     points = tmp_path / "audit-checkpoints.jsonl"
     clock = ManualClock()

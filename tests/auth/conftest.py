@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.exceptions import RedisError
 
 from quill.app import create_app
 from quill.clock import ManualClock
@@ -16,6 +20,32 @@ from tests.conftest import make_settings
 from tests.databases import empty_all_tables
 
 AppFactory = Callable[..., Awaitable[FastAPI]]
+# A Redis URL and a key prefix no other test uses.
+SharedRedis = tuple[str, str]
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def shared_redis() -> AsyncIterator[SharedRedis]:
+    """The Redis URL and a key prefix unique to this test; only its own keys are removed."""
+    url = os.environ.get("QUILL_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required under CI=true but did not answer: {exc}")
+        pytest.skip(f"Redis not reachable: {exc}")
+    prefix = f"quill-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield url, prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"*{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -26,6 +29,25 @@ async def login(
 ) -> httpx.Response:
     return await http.post("/api/auth/login",
                            json={"username": username, "password": password, **extra})
+
+
+# How soon a caller change made on one worker or host must hold on every other.
+CHANGE_BOUND_SECONDS = 1.0
+
+
+async def answered_within(send: Callable[[], Awaitable[httpx.Response]], status: int,
+                          seconds: float = CHANGE_BOUND_SECONDS) -> bool:
+    """Whether a request sent within ``seconds`` from now is answered with ``status``.
+
+    Only when a request is *sent* counts, so a slow answer from a busy machine is no
+    failure; a server still answering the old way after the bound is.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start <= seconds:
+        if (await send()).status_code == status:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 def csrf(http: httpx.AsyncClient) -> dict[str, str]:

@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from quill.auth.ratelimit import RateLimiter
-from tests.auth.conftest import AppFactory
-from tests.auth.support import csrf, login, new_client
+from tests.auth.conftest import AppFactory, SharedRedis
+from tests.auth.support import answered_within, csrf, login, new_client
 from tests.helpers import make_user, runtime_of
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def shared_redis() -> AsyncIterator[tuple[str, str]]:
-    """The Redis URL and a key prefix unique to this test; only its own keys are removed."""
-    url = os.environ.get("QUILL_TEST_REDIS_URL", DEFAULT_REDIS_URL)
-    client = aioredis.Redis.from_url(url)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        await client.aclose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required under CI=true but did not answer: {exc}")
-        pytest.skip(f"Redis not reachable: {exc}")
-    prefix = f"quill-test-{uuid.uuid4().hex[:12]}"
-    try:
-        yield url, prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"*{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def test_logout_on_one_instance_is_honoured_by_the_other(
-    app_factory: AppFactory, shared_redis: tuple[str, str]
+    app_factory: AppFactory, shared_redis: SharedRedis
 ) -> None:
     url, prefix = shared_redis
     first = await app_factory(redis_url=url, redis_prefix=prefix)
@@ -53,13 +24,15 @@ async def test_logout_on_one_instance_is_honoured_by_the_other(
         bearer = {"Authorization": f"Bearer {on_first.cookies.get('access_token')}"}
         async with new_client(second) as on_second:
             assert (await on_second.get("/api/auth/me", headers=bearer)).status_code == 200
+            assert len(runtime_of(second).callers) == 1
             assert (await on_first.post("/api/auth/logout",
                                         headers=csrf(on_first))).status_code == 200
-            assert (await on_second.get("/api/auth/me", headers=bearer)).status_code == 401
+            assert await answered_within(
+                lambda: on_second.get("/api/auth/me", headers=bearer), 401)
 
 
 async def test_login_rate_limit_is_counted_across_instances(
-    app_factory: AppFactory, shared_redis: tuple[str, str]
+    app_factory: AppFactory, shared_redis: SharedRedis
 ) -> None:
     url, prefix = shared_redis
     first = await app_factory(redis_url=url, redis_prefix=prefix)

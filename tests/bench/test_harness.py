@@ -6,10 +6,10 @@ from dataclasses import asdict, replace
 
 import httpx
 from bench.data import BENCH_PASSWORD, Scale, counts, create_world, load
-from bench.load import Job, Req, lua_script
+from bench.load import Job, Req, Result, lua_script
 from bench.pydriver import Plan
 from bench.report import Report, Row, render_table, table, targets
-from bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS, THREAD_PAGE
 from fastapi import FastAPI
 
 from bench import run  # noqa: F401 - the harness and everything it imports must load
@@ -85,3 +85,35 @@ def test_profile_frames_never_carry_a_command_line() -> None:
     assert total == 10
     assert own["(process: no Python frame)"] == 7
     assert all("/some/dir" not in frame for frame in inclusive)
+
+
+def test_pages_are_held_to_their_json_counterparts() -> None:
+    report = Report("quick", "wrk")
+    for scale, page_ms in (("small", 3.0), ("large", 4.0)):
+        report.rows += [Row("sqlite", 1, scale, "conversation_detail", Result(100, 1, 2.0, 4)),
+                        Row("sqlite", 1, scale, "thread_page", Result(100, 1, page_ms, 6))]
+    report.rows.append(Row("sqlite", 1, "small", "patients_page", skipped="route not available"))
+    verdicts = {t.name: (t.verdict, t.why) for t in targets(report)}
+    verdict, why = verdicts["thread_page p50 <= 1.5x conversation_detail"]
+    assert verdict == "FAIL"  # 1.5x at the small scale, 2x at the large one
+    assert why.startswith("small 1.50x")
+    assert "large 2.00x" in why
+    assert verdicts["patients_page p50 <= 1.5x patients_list_25"] == (
+        "SKIP", "route not available")
+
+
+async def test_the_thread_page_answers_the_bench_clinicians_bearer(
+        app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The page scenarios send the bench's bearer token, as the JSON ones do."""
+    runtime = runtime_of(app)
+    world = await create_world(runtime.session_factory, runtime.settings)
+    await load(runtime.engine, world, Scale("tiny", patients=30, messages=50))
+    login = await client.post("/api/auth/login", json={
+        "username": world.usernames[1], "password": BENCH_PASSWORD})
+    headers = {"Authorization": f"Bearer {login.cookies['access_token']}"}
+    thread = (await client.get("/api/conversations", headers=headers)).json()[
+        "conversations"][0]["id"]
+    page = await client.get(THREAD_PAGE.path.replace("{conv}", str(thread)), headers=headers)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert {s.name for s in SCENARIOS} >= {"thread_page", "patients_page", "patients_list_25"}

@@ -67,3 +67,29 @@ async def test_prescribing_errors(app: FastAPI, client: httpx.AsyncClient,
         assert (await client.post(URL, json=bad, headers=clinic.staff.headers)
                 ).status_code == 422
     assert (await client.post(URL, json=order(pid))).status_code == 401
+
+
+async def test_listing_a_patients_controlled_prescriptions(
+    app: FastAPI, client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    pid = await _patient(client, clinic)
+    other = await _patient(client, clinic)
+    for medication in ("Morphine sulfate 10 mg tablets", "Oxycodone 5 mg capsules"):
+        made = await client.post(URL, json=order(pid, medication=medication),
+                                 headers=clinic.staff.headers)
+        assert made.status_code == 201
+    await client.post(URL, json=order(other), headers=clinic.staff.headers)
+    listed = await client.get(URL, params={"patient_id": pid}, headers=clinic.staff.headers)
+    assert listed.status_code == 200
+    items = listed.json()["prescriptions"]
+    assert [i["medication"] for i in items] == ["Oxycodone 5 mg capsules",
+                                                "Morphine sulfate 10 mg tablets"]
+    assert {(i["dose"], i["duration_days"], i["prescriber"]) for i in items} == {
+        ("5 mg every 6 hours", 5, "Dr-Who")}
+    assert all(i["authored_on"] for i in items)
+    assert ("prescription.list", pid, clinic.staff.user_id) in await audit_actions(app)
+    nurse = await logged_in(app, "list-nurse", level="staff", profession="registered_nurse")
+    refused = await client.get(URL, params={"patient_id": pid}, headers=nurse.headers)
+    assert refused.status_code == 403
+    hidden = await client.get(URL, params={"patient_id": pid}, headers=clinic.outsider.headers)
+    assert hidden.status_code == 404

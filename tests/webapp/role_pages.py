@@ -1,4 +1,4 @@
-"""Role × page: every page, every kind of person, the status the page answers.
+"""Role by page: every page, every kind of person, the status the page answers.
 
 The pages' counterpart of the API's authorization matrix (tests/access): one table, a
 row per page (and per form a page posts). Allowed pages answer 200 (a form's success, a
@@ -36,6 +36,13 @@ def everyone(status: int, *, anonymous: int = TO_SIGN_IN, **others: int
     return {"anonymous": anonymous, **dict.fromkeys(SIGNED_IN_ROLES, status), **others}
 
 
+# Patient A: the patient user's own record, the relative's grant, staff_same's organisation;
+# the external user's grant for A is revoked. Patient B: the external user's active grant,
+# staff_other's organisation.
+SEE_A = everyone(404, patient=200, relative=200, staff_same=200, admin=200, superadmin=200)
+SEE_B = everyone(404, external=200, staff_other=200, admin=200, superadmin=200)
+
+
 @dataclass(frozen=True)
 class PageRow:
     method: str
@@ -53,6 +60,15 @@ ROWS: list[PageRow] = [
     PageRow("GET", "/", everyone(200)),
     PageRow("GET", "/account", everyone(200)),
     PageRow("GET", "/sign-in", everyone(200, anonymous=200)),
+    PageRow("GET", "/threads", everyone(200)),
+    PageRow("GET", "/account/notifications", everyone(200)),
+    # Patients: the list is everyone's, filtered by the same policy as GET /api/patients;
+    # one patient's pages are 404 to whoever may not see them (the API's SEE_A / SEE_B).
+    PageRow("GET", "/patients", everyone(200)),
+    PageRow("GET", "/patients/{patient_a}", SEE_A),
+    PageRow("GET", "/patients/{patient_b}", SEE_B),
+    PageRow("GET", "/patients/{patient_loose}", everyone(404, admin=200, superadmin=200)),
+    PageRow("GET", "/patients/{patient_a}/letters", SEE_A),
     # Joining (public)
     PageRow("GET", "/register", everyone(200, anonymous=200)),
     PageRow("GET", "/accept-invite?token=not-a-real-token", everyone(400, anonymous=400)),

@@ -43,7 +43,8 @@ async def test_register_page_offers_the_public_organisations_and_says_what_is_hi
     assert page.status_code == 200
     assert_page_headers(page)
     assert page.text.index("Elm Street Surgery") < page.text.index("Riverside Hospital")
-    assert "no health" in page.text and "information at all" in page.text
+    assert "no health" in page.text
+    assert "information at all" in page.text
     assert "links the account to" in page.text
     assert 'href="/register"' in (await _sign_in_page(app)).text
 
@@ -68,7 +69,8 @@ async def test_register_creates_a_patient_account_in_the_chosen_organisation(
         assert record.status_code == 200
         assert "nothing to show here" in record.text
     user = await _user(app, "newbie")
-    assert user is not None and user.system_permissions == "patient"
+    assert user is not None
+    assert user.system_permissions == "patient"
     assert user.full_name == "New Bie"
     async with runtime_of(app).session_factory() as db:
         memberships = (await db.execute(select(StaffMembership.organisation_id).where(
@@ -166,7 +168,8 @@ async def test_accepting_an_invite_creates_the_account(app: FastAPI) -> None:
         assert done.headers["location"] == "/sign-in?done=invite-registered"
         assert (await sign_in(http, "rel", PASSWORD)).status_code == 303
     user = await _user(app, "rel")
-    assert user is not None and user.system_permissions == "patient_advocate"
+    assert user is not None
+    assert user.system_permissions == "patient_advocate"
     assert await _grants(app, "rel") == ["pat-1"]
 
 

@@ -17,13 +17,14 @@ from tests.auth.conftest import AppFactory
 from tests.helpers import make_organisation, make_user
 from tests.webapp.support import assert_page_headers, browser, form_token, signed_in
 
-SIGNED_IN_PAGES = ["/", "/account"]
+SIGNED_IN_PAGES = ["/", "/account", "/threads", "/threads/new", "/account/notifications"]
 PUBLIC_PAGES = ["/sign-in", "/forgot-password", "/reset-password?token=abc", "/register"]
 # Every form a signed-in page posts to (the session id need not exist: CSRF comes first).
 SIGNED_IN_FORMS = ["/sign-out", "/account/password", "/account/two-factor",
                    "/account/two-factor/confirm", "/account/two-factor/disable",
-                   "/account/sessions/some-id/end", "/my-record/access/1/withdraw",
-                   "/accept-invite"]
+                   "/account/sessions/some-id/end", "/threads/new", "/threads/1/messages",
+                   "/threads/1/status", "/threads/1/participants", "/threads/1/join",
+                   "/my-record/access/1/withdraw", "/accept-invite"]
 PUBLIC_FORMS = ["/sign-in", "/forgot-password", "/reset-password", "/register",
                 "/accept-invite"]
 

@@ -8,6 +8,7 @@ of the counted window.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from sqlalchemy import insert
 
 from quill.access.models import ExternalGrant
 from quill.auth.models import AuthSession
-from quill.messaging.models import ConversationParticipant
+from quill.messaging.models import Conversation, ConversationParticipant, Message
 from tests.auth.conftest import AppFactory
 from tests.helpers import logged_in, make_organisation, make_user, runtime_of
 from tests.messaging.bulk import load_threads
@@ -85,6 +86,89 @@ async def test_account_costs_the_same_for_5_or_500_sessions(app_factory: AppFact
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
     assert counts[1] <= 3
+
+
+async def _thread_with_messages(app: FastAPI, conversation_id: int, first_message_id: int,
+                                messages: int, user_ids: list[int]) -> None:
+    """One thread about p1 with ``messages`` messages, written in bulk."""
+    runtime = runtime_of(app)
+    start = runtime.clock.now() - timedelta(days=1)
+    last = first_message_id + messages - 1
+    async with runtime.session_factory() as db, db.begin():
+        await db.execute(insert(Conversation), [{
+            "id": conversation_id, "fhir_conversation_id": f"count-{conversation_id}",
+            "patient_id": "p1", "subject": f"Thread {conversation_id}", "status": "active",
+            "include_patient_as_participant": False, "created_by": user_ids[0],
+            "created_at": start, "updated_at": start, "last_message_id": last}])
+        await db.execute(insert(ConversationParticipant), [
+            {"conversation_id": conversation_id, "user_id": uid, "role": "participant",
+             "joined_at": start, "last_read_at": start, "conversation_updated_at": start}
+            for uid in user_ids])
+        await db.execute(insert(Message), [
+            {"id": number, "conversation_id": conversation_id,
+             "fhir_communication_id": f"count-{conversation_id}-{number}",
+             "sender_id": user_ids[number % len(user_ids)], "body": f"message {number}",
+             "amends_id": number - 1 if number % 10 == 0 else None,
+             "created_at": start + timedelta(seconds=number - first_message_id)}
+            for number in range(first_message_id, last + 1)])
+
+
+async def test_thread_page_costs_the_same_for_5_or_500_messages(app_factory: AppFactory
+                                                                ) -> None:
+    app = await app_factory(audit_checkpoint_seconds=QUIET)
+    reader = await make_user(app, "thread-reader", level="staff", profession="doctor")
+    writer = await make_user(app, "thread-writer", level="staff", profession="nurse")
+    colleagues = [await make_user(app, f"colleague-{n}", level="staff", profession="nurse")
+                  for n in range(3)]
+    await make_organisation(app, "Surgery", staff=[reader.id, writer.id,
+                                                   *(c.id for c in colleagues)],
+                            patients=["p1"])
+    await _thread_with_messages(app, 1, 1, 5, [reader.id, writer.id])
+    await _thread_with_messages(app, 2, 1001, 500, [reader.id, writer.id])
+    async with signed_in(app, "thread-reader") as http:
+        small = await _statements(app, http, "/threads/1")
+        large = await _statements(app, http, "/threads/2")
+        page = (await http.get("/threads/2")).text
+        assert len(re.findall(r'id="message-\d+"', page)) == 500
+        assert "see the amendment" in page
+        assert page.count('<option value="') == 2  # the statuses an active thread may take
+        live = await _statements(app, http, "/threads/2/messages?after=1001")
+        people = await _statements(app, http, "/threads/2/participants")
+        assert (await http.get("/threads/2/participants")).text.count('<option value="') == 4
+    assert len(small) == len(large), (small, large)
+    assert len(large) <= 12, large
+    assert len(live) <= 10, live
+    assert len(people) <= 6, people
+
+
+async def test_threads_list_costs_the_same_for_5_or_500_threads(app_factory: AppFactory
+                                                                ) -> None:
+    app = await app_factory(audit_checkpoint_seconds=QUIET)
+    runtime = runtime_of(app)
+    few = await make_user(app, "few-list", level="staff", profession="doctor")
+    many = await make_user(app, "many-list", level="staff", profession="doctor")
+    writer = await make_user(app, "list-writer", level="staff", profession="nurse")
+    await make_organisation(app, "Surgery", staff=[few.id, many.id, writer.id],
+                            patients=["p1"])
+    await load_threads(runtime.session_factory, runtime.clock.now(),
+                       user_ids=[many.id, writer.id],
+                       patient_id="p1", threads=500, messages=1000)
+    start = runtime.clock.now() - timedelta(days=30)
+    async with runtime.session_factory() as db, db.begin():
+        await db.execute(insert(ConversationParticipant), [
+            {"conversation_id": t, "user_id": few.id, "role": "participant",
+             "joined_at": start, "last_read_at": start, "conversation_updated_at": start}
+            for t in range(1, 6)])
+    async with signed_in(app, "few-list") as http:
+        small = await _statements(app, http, "/threads")
+        assert (await http.get("/threads")).text.count('class="thread-list__item') == 5
+    async with signed_in(app, "many-list") as http:
+        large = await _statements(app, http, "/threads")
+        page = (await http.get("/threads")).text
+        assert page.count('class="thread-list__item') == 25
+        assert "Older threads" in page
+    assert len(small) == len(large), (small, large)
+    assert len(large) <= 6, large
 
 
 async def test_pages_shown_before_sign_in_send_no_statements(app_factory: AppFactory) -> None:

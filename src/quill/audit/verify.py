@@ -94,7 +94,9 @@ async def verify_chain(db: AsyncSession, key: bytes, marks: Iterable[AuditMark] 
     Each checkpoint pins an entry's hash: a chain cut below one is reported at the first
     missing entry, even when the head row was rewound to match the shorter chain, unless a
     restore record released that checkpoint. ``allow_cut`` (for recording a restore)
-    accepts a chain that ends below its checkpoints and reports how far they reach.
+    accepts a chain that ends below its checkpoints and reports how far they reach. The
+    checkpoints may come from several hosts' files; every one must hold, so two that pin
+    one entry to different hashes (a cut and regrown chain) fail at that entry.
     """
     expected = expectations(marks)
     pins = expected.pins

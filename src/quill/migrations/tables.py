@@ -11,7 +11,11 @@ import quill.auth.models
 import quill.email.models
 import quill.external_access.models
 import quill.fhir.models
-import quill.identity.models  # noqa: F401
+import quill.identity.models
+import quill.messaging.models
+import quill.openehr.models
+import quill.patients.models
+import quill.push.models  # noqa: F401
 from quill.db.base import Base
 
 metadata = Base.metadata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,3 +27,17 @@ class ControlledPrescriptionOut(BaseModel):
     medication: str
     dose: str
     duration_days: int
+
+
+class ControlledPrescriptionSummary(BaseModel):
+    prescription_id: str
+    medication: str
+    dose: str
+    duration_days: int | None
+    prescriber: str
+    authored_on: datetime | None
+
+
+class ControlledPrescriptionList(BaseModel):
+    patient_id: str
+    prescriptions: list[ControlledPrescriptionSummary]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from quill.audit.service import Auditor
 from quill.clock import Clock
@@ -15,6 +16,7 @@ from quill.prescriptions.schemas import ControlledPrescriptionIn
 # Quill users are not FHIR Practitioners; the requester names the user by this identifier.
 USER_ID_SYSTEM = "urn:quill:user-id"
 UCUM = "http://unitsofmeasure.org"
+CONTROLLED_CATEGORY = "Controlled drug (Schedule 2)"
 
 
 def requester(caller: Caller) -> dict[str, object]:
@@ -28,7 +30,7 @@ def medication_request(caller: Caller, authored: datetime, body: ControlledPresc
         "resourceType": "MedicationRequest",
         "status": "active",
         "intent": "order",
-        "category": [{"text": "Controlled drug (Schedule 2)"}],
+        "category": [{"text": CONTROLLED_CATEGORY}],
         "medicationCodeableConcept": {"text": body.medication},
         "subject": {"reference": reference("Patient", body.patient_id)},
         "authoredOn": fhir_instant(authored),
@@ -37,6 +39,43 @@ def medication_request(caller: Caller, authored: datetime, body: ControlledPresc
         "dispenseRequest": {"expectedSupplyDuration": {
             "value": body.duration_days, "unit": "days", "system": UCUM, "code": "d"}},
     }
+
+
+def _text(value: Any) -> str:
+    return str(value["text"]) if isinstance(value, dict) and "text" in value else ""
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PrescriptionSummary:
+    """What a list shows of one stored MedicationRequest (tolerant of ones written
+    elsewhere, through the FHIR facade)."""
+
+    prescription_id: str
+    medication: str
+    dose: str
+    duration_days: int | None
+    prescriber: str
+    authored_on: datetime | None
+
+    @classmethod
+    def of(cls, resource: Resource) -> PrescriptionSummary:
+        dosage = resource.get("dosageInstruction") or [{}]
+        supply = (resource.get("dispenseRequest") or {}).get("expectedSupplyDuration") or {}
+        days = supply.get("value")
+        return cls(
+            prescription_id=str(resource["id"]),
+            medication=_text(resource.get("medicationCodeableConcept")),
+            dose=_text(dosage[0]),
+            duration_days=days if isinstance(days, int) else None,
+            prescriber=str((resource.get("requester") or {}).get("display") or ""),
+            authored_on=_instant(resource.get("authoredOn")))
 
 
 @dataclass(frozen=True)
@@ -54,3 +93,17 @@ class PrescriptionService:
         await self.auditor.record("prescription.create", "MedicationRequest",
                                   str(stored["id"]), patient_id=body.patient_id)
         return stored
+
+    async def list_controlled(self, patient_id: str, *, limit: int
+                              ) -> list[PrescriptionSummary]:
+        """The patient's controlled prescriptions, newest first: patient access (404)
+        first, one search (the category is not a search parameter, so it is checked on
+        the page of results), audited as one listing."""
+        await self.patients.visible_patient(patient_id)
+        found = await self.fhir.search(
+            "MedicationRequest", {"patient": patient_id, "_sort": "-_lastUpdated"},
+            count=limit)
+        await self.auditor.record("prescription.list", "MedicationRequest", None,
+                                  patient_id=patient_id)
+        return [PrescriptionSummary.of(resource) for resource in found.resources
+                if _text((resource.get("category") or [{}])[0]) == CONTROLLED_CATEGORY]

@@ -11,18 +11,33 @@ from starlette.staticfiles import StaticFiles
 
 from quill.web.routing import mount
 from quill.webapp.errors import install_page_errors
-from quill.webapp.pages import account, home, joining, my_record, recovery, signing_in
+from quill.webapp.pages import (
+    account,
+    home,
+    joining,
+    my_record,
+    notifications,
+    patient,
+    patient_actions,
+    patient_letters,
+    patients,
+    recovery,
+    signing_in,
+    threads,
+)
 from quill.webapp.rendering import STATIC_DIR
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
-    signing_in.router, recovery.router, home.router, account.router, joining.router,
-    my_record.router,
+    signing_in.router, recovery.router, home.router, account.router,
+    patients.router, patient.router, patient_letters.router, patient_actions.router,
+    threads.router, notifications.router, joining.router, my_record.router,
 )
 # Answer without a signed-in caller; every other page sends a visitor to sign in.
 PUBLIC_PAGES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/sign-in"), ("POST", "/sign-in"),
     ("GET", "/forgot-password"), ("POST", "/forgot-password"),
     ("GET", "/reset-password"), ("POST", "/reset-password"),
+    ("GET", "/sw.js"),  # the service worker script; browsers fetch it to update it
     ("GET", "/register"), ("POST", "/register"),
     # Signed in or not: an invite for a new address makes the account.
     ("GET", "/accept-invite"), ("POST", "/accept-invite"),

@@ -2,6 +2,7 @@
 // 1. Every htmx request carries the CSRF token from the page's meta tag as a header.
 // 2. While a signed-in page is open, the session's short-lived access cookie is renewed
 //    in the background, so a clinician reading a thread is not signed out mid-task.
+// 3. On a thread page, only live events about that thread fetch its new messages.
 (function () {
   "use strict";
 
@@ -14,6 +15,25 @@
     var token = csrfToken();
     if (token) {
       event.detail.headers["X-CSRF-Token"] = token;
+    }
+  });
+
+  // 3. Live threads: the event stream carries the events of all my threads; only one
+  //    for the thread on the screen lets its element fetch the new messages.
+  document.addEventListener("htmx:confirm", function (event) {
+    var thread = event.detail.elt.getAttribute("data-live-thread");
+    var trigger = event.detail.triggeringEvent;
+    if (!thread || !trigger || trigger.type.indexOf("sse:") !== 0) {
+      return;
+    }
+    var data = {};
+    try {
+      data = JSON.parse(trigger.detail.data);
+    } catch (error) {
+      data = {};
+    }
+    if (String(data.conversation_id) !== thread) {
+      event.preventDefault();
     }
   });
 
