@@ -6,6 +6,10 @@ member of that organisation, and conversations of ``MESSAGES_PER_CONVERSATION`` 
 each with two clinician participants. The bench user (clinician 0) takes part in
 2/CLINICIANS of the threads, so what it lists grows with the data as it would in life.
 
+Besides, one more clinician (the busy one) takes part in ``BUSY_THREADS`` threads of
+``BUSY_MESSAGES`` messages each, with the storm's clinician (whose own threads the bench
+never lists): the long list of a user in many threads.
+
 Each scale is loaded into a fresh database: runs write rows (sessions, messages, FHIR
 Communications), and the large run must not inherit them.
 """
@@ -38,6 +42,8 @@ BENCH_PASSWORD = "bench-password-for-load-tests"  # noqa: S105 - throwaway bench
 CLINICIANS = 10
 MESSAGES_PER_CONVERSATION = 10
 CHUNK = 20_000
+BUSY_THREADS = 200
+BUSY_MESSAGES = 20
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
 COLUMNS = {
@@ -68,6 +74,8 @@ class World:
     organisation_id: int
     user_ids: tuple[int, ...]
     usernames: tuple[str, ...]
+    busy_user_id: int
+    busy_username: str
 
     @property
     def bench_username(self) -> str:
@@ -90,12 +98,14 @@ async def create_world(sessions: async_sessionmaker[Any], settings: Settings) ->
                       password_hash=password_hash, system_permissions="staff",
                       base_profession="consultant", additional_competencies=[],
                       removed_competencies=[], created_at=START, updated_at=START)
-                 for i in range(CLINICIANS)]
+                 for i in range(CLINICIANS + 1)]
         db.add_all(users)
         await db.flush()
         db.add_all(StaffMembership(organisation_id=org.id, user_id=u.id, is_primary=True,
                                    created_at=START) for u in users)
-        return World(org.id, tuple(u.id for u in users), tuple(u.username for u in users))
+        *clinicians, busy = users
+        return World(org.id, tuple(u.id for u in clinicians),
+                     tuple(u.username for u in clinicians), busy.id, busy.username)
 
 
 def _when(moment: datetime, postgres: bool) -> Any:
@@ -185,12 +195,43 @@ async def _load_conversations(conn: AsyncConnection, world: World, first: int, l
             await insert_rows(conn, table, FHIR_COLUMNS[table], rows)
 
 
+def busy_rows(world: World, first_conversation: int, first_message: int, patients: int,
+              postgres: bool) -> dict[str, list[tuple[Any, ...]]]:
+    """The busy clinician's threads, after every other thread and message."""
+    conversations, participants, messages = [], [], []
+    busy, other = world.busy_user_id, world.user_ids[-1]
+    for n in range(BUSY_THREADS):
+        c = first_conversation + n
+        created = START + timedelta(minutes=n)
+        first = first_message + n * BUSY_MESSAGES
+        updated = _when(created + timedelta(seconds=BUSY_MESSAGES - 1), postgres)
+        conversations.append((c, f"bench-busy-{c}", f"bulk-{n % patients + 1}",
+                              f"Busy thread {n}", "active", False, busy,
+                              _when(created, postgres), updated, first + BUSY_MESSAGES - 1))
+        read_at = _when(created + timedelta(seconds=BUSY_MESSAGES // 2), postgres)
+        participants += [(2 * c - 1, c, busy, "initiator", _when(created, postgres), read_at,
+                          updated),
+                         (2 * c, c, other, "participant", _when(created, postgres), None,
+                          updated)]
+        messages += [(first + k, c, f"bench-busy-msg-{first + k}", busy if k % 2 else other,
+                      f"Message {k} of busy thread {n}.", None,
+                      _when(created + timedelta(seconds=k), postgres))
+                     for k in range(BUSY_MESSAGES)]
+    return {"conversations": conversations, "conversation_participants": participants,
+            "messages": messages}
+
+
 async def load(engine: AsyncEngine, world: World, scale: Scale) -> None:
     """Fill a freshly migrated database (plus ``create_world``) up to ``scale``."""
     async with engine.begin() as conn:
         await load_patients(conn, scale.patients)
         await _load_memberships(conn, world, 1, scale.patients)
         await _load_conversations(conn, world, 1, scale.conversations, scale.patients)
+        postgres = conn.dialect.name == "postgresql"
+        busy = busy_rows(world, scale.conversations + 1, scale.messages + 1, scale.patients,
+                         postgres)
+        for table, rows in busy.items():
+            await insert_rows(conn, table, COLUMNS[table], rows)
         if conn.dialect.name == "postgresql":
             keys = [*((table, "id") for table in COLUMNS),
                     ("fhir_resources", "pk"), ("fhir_resource_versions", "pk")]

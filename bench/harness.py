@@ -137,6 +137,29 @@ def serve(app: str, workers: int, env: dict[str, str], log_path: Path) -> Iterat
             process.wait()
 
 
+def _rss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def worker_rss_mib(server: Server) -> float:
+    """The largest resident set among the server's workers (the process itself when it
+    serves alone), in MiB; 0 where /proc cannot tell."""
+    workers = _children(server.pid) or [server.pid]
+    return max(_rss_kib(pid) for pid in workers) / 1024
+
+
 def login_token(base_url: str, username: str, password: str) -> str:
     """Log in once through the real route and keep the access token for bearer requests."""
     response = httpx.post(f"{base_url}/api/auth/login",

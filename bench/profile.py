@@ -92,19 +92,21 @@ def slowest(plan: Plan, server: Server, rows: list[Row], scale: Scale, world: Wo
     from bench.run import headers_for, job  # the harness module imports this one
 
     tool = _py_spy()
-    measured = [r for r in rows if r.result is not None and not r.scenario.startswith("auth_me_")]
+    paced = {s.name for s in SCENARIOS if s.paced}
+    measured = [r for r in rows if r.result is not None and r.scenario not in paced]
     if tool is None or not measured:
         return ["### Profile", "", "py-spy not installed or nothing measured; no profile.", ""]
     row = min(measured, key=lambda r: r.result.rps if r.result else 0.0)
     scenario = next(s for s in SCENARIOS if s.name == row.scenario)
-    token = _token(server, world)
+    tokens = {"bench": _token(server, world.bench_username),
+              "busy": _token(server, world.busy_username)}
     seconds = max(plan.seconds, 4)
     stem = OUT / f"profile-{row.backend}-{row.scale}-{row.scenario}"
     command = ["taskset", "-c", load.LOAD_CORE, tool, "record", "--pid", str(server.pid),
                "--duration", str(int(seconds)), "--rate", "250", "--gil", "--nonblocking",
                "--subprocesses", "--format", "raw", "-o", f"{stem}.txt"]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    result = load.run(job(plan, server.base_url, scenario, headers_for(scenario, token), scale,
+    result = load.run(job(plan, server.base_url, scenario, headers_for(scenario, tokens), scale,
                           seconds=seconds))
     _, err = spy.communicate(timeout=seconds + 60)
     path = Path(f"{stem}.txt")
@@ -127,8 +129,8 @@ def slowest(plan: Plan, server: Server, rows: list[Row], scale: Scale, world: Wo
             *_table("Own time (leaf frames)", own, max(total, 1), False)]
 
 
-def _token(server: Server, world: World) -> str:
+def _token(server: Server, username: str) -> str:
     from bench.data import BENCH_PASSWORD
     from bench.harness import login_token
 
-    return login_token(server.base_url, world.bench_username, BENCH_PASSWORD)
+    return login_token(server.base_url, username, BENCH_PASSWORD)

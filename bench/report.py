@@ -25,6 +25,8 @@ class Row:
     skipped: str = ""
     bare_rps: float = 0.0
     note: str = ""
+    rss_warm_mib: float = 0.0  # the largest worker's resident set after the warm-up
+    rss_end_mib: float = 0.0  # and after the measured run
 
     @property
     def config(self) -> str:
@@ -68,7 +70,7 @@ def ratio(report: Report, row: Row) -> str:
 
 
 HEADER = ("config", "scale", "scenario", "req/s", "% bare", "p50 ms", "p99 ms", "errors",
-          "L/S p50")
+          "L/S p50", "RSS MiB")
 
 
 def table(report: Report) -> list[tuple[str, ...]]:
@@ -76,14 +78,15 @@ def table(report: Report) -> list[tuple[str, ...]]:
     for row in report.rows:
         if row.result is None:
             lines.append((row.config, row.scale, row.scenario, "-", "-", "-", "-", "-",
-                          f"skipped: {row.skipped}"))
+                          f"skipped: {row.skipped}", "-"))
             continue
         r = row.result
         share = f"{100 * r.rps / row.bare_rps:.0f}%" if row.bare_rps and row.scenario != "bare" \
             else ""
         errors = str(r.errors) + (f" {r.detail}" if r.detail else "")
+        rss = f"{row.rss_warm_mib:.0f}->{row.rss_end_mib:.0f}" if row.rss_end_mib else ""
         lines.append((row.config, row.scale, row.scenario, _fmt(r.rps), share,
-                      _fmt(r.p50_ms, 2), _fmt(r.p99_ms, 2), errors, ratio(report, row)))
+                      _fmt(r.p50_ms, 2), _fmt(r.p99_ms, 2), errors, ratio(report, row), rss))
     return lines
 
 
@@ -155,13 +158,84 @@ def _page_cost(report: Report, config: str, page: str, counterpart: str) -> Targ
     return _check(config, name, ok, "; ".join(parts))
 
 
+# Issue 18: share of the bare endpoint, one worker, large scale.
+SHARE_TARGETS = {"patients_list": 0.10, "conversations_list": 0.10,
+                 "conversation_detail": 0.10, "post_message": 0.04, "mixed_clinician": 0.08,
+                 "fhir_read": 0.15, "fhir_search": 0.10}
+BUSY_LIST_MIN_RPS = 200.0
+MEMORY_GROWTH_MAX = 1.2
+PAIRED_P99_MAX = 2.0
+
+
+def _shares(report: Report, config: str) -> list[Target]:
+    out = []
+    for scenario, share in SHARE_TARGETS.items():
+        name = f"{scenario} >= {100 * share:.0f}% of bare (large)"
+        row = report.find(config, "large", scenario)
+        if row is None or row.result is None or not row.bare_rps:
+            out.append(_check(config, name, None, row.skipped if row else "not measured"))
+            continue
+        value = row.result.rps / row.bare_rps
+        out.append(_check(config, name, value >= share, f"{100 * value:.1f}%"))
+    return out
+
+
+def _busy_list(report: Report, config: str) -> Target:
+    name = f"conversations_200 >= {BUSY_LIST_MIN_RPS:.0f} req/s (4 connections)"
+    rows = [r for r in report.rows if r.config == config and r.scenario == "conversations_200"
+            and r.result is not None]
+    if not rows or not config.startswith("postgres"):
+        return _check(config, name, None, "PostgreSQL only" if rows else "not measured")
+    rates = [r.result.rps for r in rows if r.result]
+    return _check(config, name, min(rates) >= BUSY_LIST_MIN_RPS,
+                  ", ".join(f"{r.scale} {_fmt(r.result.rps)}" for r in rows if r.result))
+
+
+def _memory(report: Report, config: str) -> Target:
+    """Per server (config and scale): the last scenario's end RSS over the first warm-up's."""
+    name = f"worker RSS end/warm-up <= {MEMORY_GROWTH_MAX}"
+    parts, ok = [], True
+    for scale in dict.fromkeys(r.scale for r in report.rows if r.config == config):
+        rows = [r for r in report.rows if r.config == config and r.scale == scale
+                and r.rss_warm_mib and r.rss_end_mib]
+        if not rows:
+            continue
+        growth = rows[-1].rss_end_mib / rows[0].rss_warm_mib
+        ok = ok and growth <= MEMORY_GROWTH_MAX
+        parts.append(f"{scale} {growth:.2f} ({rows[0].rss_warm_mib:.0f} -> "
+                     f"{rows[-1].rss_end_mib:.0f} MiB)")
+    return _check(config, name, ok if parts else None, "; ".join(parts) or "not measured")
+
+
+def _paired_p99(report: Report, backend: str) -> Target:
+    """The audited patient read at one offered rate: two workers' p99 against one's."""
+    config = f"{backend}/2w"
+    name = f"patient_read_paced p99 2w <= {PAIRED_P99_MAX:g}x 1w"
+    parts, ok = [], True
+    for scale in ("small", "large"):
+        one, two = (report.find(f"{backend}/{w}w", scale, "patient_read_paced") for w in (1, 2))
+        if not (one and two and one.result and two.result and one.result.p99_ms):
+            continue
+        value = two.result.p99_ms / one.result.p99_ms
+        ok = ok and value <= PAIRED_P99_MAX
+        parts.append(f"{scale} {value:.2f}x ({_fmt(two.result.p99_ms, 2)} vs "
+                     f"{_fmt(one.result.p99_ms, 2)} ms)")
+    return _check(config, name, ok if parts else None, "; ".join(parts) or "not measured")
+
+
 def targets(report: Report) -> list[Target]:
     configs = list(dict.fromkeys(r.config for r in report.rows if r.scenario != "bare"))
     out: list[Target] = []
     for config in configs:
         out += [_me_share(report, config), _errors(report, config),
                 _scaling(report, config, "patients_list"),
-                _scaling(report, config, "conversations_list"), _storm(report, config)]
+                _scaling(report, config, "conversations_list"), _storm(report, config),
+                _memory(report, config)]
+        if config.endswith("/1w"):
+            out += _shares(report, config)
+        out.append(_busy_list(report, config))
+        if config.endswith("/2w"):
+            out.append(_paired_p99(report, config.split("/")[0]))
         out += [_page_cost(report, config, page, counterpart)
                 for page, counterpart in PAGE_COUNTERPARTS]
     return out

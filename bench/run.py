@@ -3,6 +3,8 @@
     python -m bench.run            # full: SQLite and PostgreSQL, 1 and 2 workers,
                                    # 1k/10k and 100k/1M patients/messages, FHIR store bench
     python -m bench.run --quick    # SQLite, 1 worker, 1k/10k and 10k/100k (under 3 minutes)
+    python -m bench.run --quick --only patients_list,conversations_list --db postgres \
+        --scale large              # a subset, to iterate on a change (A/B against bare)
 
 The server (uvicorn, pinned to core 0) and the load generator (wrk or bench.pydriver,
 pinned to core 1) run as separate processes on loopback only. Results print as a table and
@@ -60,6 +62,11 @@ class Plan:
     connections: int
     fhir_store: bool
     profile: bool
+    only: tuple[str, ...] = ()  # scenario names; empty: all
+
+
+def plan_scenarios(plan: Plan) -> tuple[Scenario, ...]:
+    return tuple(s for s in SCENARIOS if not plan.only or s.name in plan.only)
 
 
 QUICK = Plan("quick", ("sqlite",), (1,),
@@ -74,10 +81,10 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def headers_for(scenario: Scenario, token: str) -> dict[str, str]:
+def headers_for(scenario: Scenario, tokens: dict[str, str]) -> dict[str, str]:
     base = {"Content-Type": "application/json"}
     if scenario.auth == "user":
-        base["Authorization"] = f"Bearer {token}"
+        base["Authorization"] = f"Bearer {tokens[scenario.user]}"
     elif scenario.auth == "service":
         base["Authorization"] = f"Bearer {harness.SERVICE_TOKEN}"
     return base
@@ -86,14 +93,22 @@ def headers_for(scenario: Scenario, token: str) -> dict[str, str]:
 def job(plan: Plan, base_url: str, scenario: Scenario, headers: dict[str, str], scale: Scale,
         seconds: float | None = None) -> load.Job:
     return load.Job(base_url=base_url, requests=scenario.requests, headers=headers,
-                    connections=plan.connections, seconds=seconds or plan.seconds,
+                    connections=scenario.connections or plan.connections,
+                    seconds=seconds or plan.seconds,
                     conversations=scale.conversations, patients=scale.patients)
 
 
-def measure(plan: Plan, work: load.Job) -> load.Result:
+def measure(plan: Plan, work: load.Job, server: harness.Server | None = None,
+            row: Row | None = None) -> load.Result:
+    """Warm up, then measure; ``row`` gets the server's worker RSS after each."""
     if plan.warmup:
         load.run(replace(work, seconds=plan.warmup, seed=work.seed + 1))
-    return load.run(work)
+    if server is not None and row is not None:
+        row.rss_warm_mib = harness.worker_rss_mib(server)
+    result = load.run(work)
+    if server is not None and row is not None:
+        row.rss_end_mib = harness.worker_rss_mib(server)
+    return result
 
 
 def bare_ceiling(plan: Plan, workers: int, workdir: Path) -> Row:
@@ -125,7 +140,7 @@ def _available(scenario: Scenario, server: harness.Server, headers: dict[str, st
 
 
 def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: dict[str, str],
-              scale: Scale, world: World, rate: float) -> tuple[load.Result, str]:
+              scale: Scale, world: World, rate: float, row: Row) -> tuple[load.Result, str]:
     """``scenario`` at about ``rate`` requests/s, with the login storm beside it if asked."""
     think_ms = PACED_CONNECTIONS * 1000 / rate
     seconds = plan.seconds * PACED_SECONDS_FACTOR
@@ -142,7 +157,9 @@ def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: d
             seconds=seconds + plan.warmup)
         storm = load.start_rate(logins, harness.LOGIN_CEILING_PER_MINUTE / 60 * STORM_SHARE)
         time.sleep(plan.warmup)
+    row.rss_warm_mib = harness.worker_rss_mib(server)
     result = load.run(work)
+    row.rss_end_mib = harness.worker_rss_mib(server)
     note = (f"{PACED_CONNECTIONS} connections pausing {think_ms:.0f} ms between requests "
             f"(~{rate:.0f} req/s)")
     if storm is not None:
@@ -158,11 +175,14 @@ def paced_run(plan: Plan, server: harness.Server, scenario: Scenario, headers: d
 
 def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World,
                   backend: str, workers: int, bare_rps: float) -> list[Row]:
-    token = harness.login_token(server.base_url, world.bench_username, BENCH_PASSWORD)
+    tokens = {"bench": harness.login_token(server.base_url, world.bench_username,
+                                           BENCH_PASSWORD),
+              "busy": harness.login_token(server.base_url, world.busy_username,
+                                          BENCH_PASSWORD)}
     routes = documented_routes(server.base_url)
     rows = []
-    for scenario in SCENARIOS:
-        headers = headers_for(scenario, token)
+    for scenario in plan_scenarios(plan):
+        headers = headers_for(scenario, tokens)
         row = Row(backend, workers, scale.name, scenario.name, bare_rps=bare_rps)
         trimmed, note = _available(scenario, server, headers, routes, scale)
         if trimmed is None:
@@ -173,15 +193,21 @@ def run_scenarios(plan: Plan, server: harness.Server, scale: Scale, world: World
         if scenario.paced:
             me = next((r for r in rows if r.scenario == "auth_me" and r.result), None)
             share = PACED_SHARE * me.result.rps if me and me.result else 50.0
+            share = scenario.rate or share
             cap = PYTHON_PACED_MAX_RATE if load.tool() == "python" else share
             rate = min(cap, max(10.0, share))
-            row.result, row.note = paced_run(plan, server, trimmed, headers, scale, world, rate)
+            row.result, row.note = paced_run(plan, server, trimmed, headers, scale, world, rate,
+                                             row)
         else:
-            row.result = measure(plan, job(plan, server.base_url, trimmed, headers, scale))
+            row.result = measure(plan, job(plan, server.base_url, trimmed, headers, scale),
+                                 server, row)
             row.note = note
+            if scenario.connections:
+                row.note = f"{scenario.connections} connections" + (f"; {note}" if note else "")
         r = row.result
         say(f"  {scenario.name:<22} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
-            f"p99 {r.p99_ms:7.2f} ms  errors {r.errors} {row.note}")
+            f"p99 {r.p99_ms:7.2f} ms  errors {r.errors}  RSS {row.rss_warm_mib:.0f}->"
+            f"{row.rss_end_mib:.0f} MiB {row.note}")
         rows.append(row)
     return rows
 
@@ -258,10 +284,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Quill benchmark")
     parser.add_argument("--quick", action="store_true", help="small scales, SQLite, 1 worker")
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), help="one backend only")
+    parser.add_argument("--scale", choices=("small", "large"), help="one scale only")
+    parser.add_argument("--workers", type=int, choices=(1, 2), help="one worker count only")
+    parser.add_argument("--results", type=Path,
+                        help="default bench/RESULTS.md, or bench/out/subset.md for a subset")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    plan = replace(plan, profile=plan.profile and not args.no_profile)
+    only = tuple(name for name in args.only.split(",") if name)
+    unknown = set(only) - {s.name for s in SCENARIOS}
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    subset = bool(only or args.db or args.scale or args.workers)
+    plan = replace(
+        plan, profile=plan.profile and not args.no_profile, only=only,
+        backends=(args.db,) if args.db else plan.backends,
+        scales=tuple(s for s in plan.scales if s.name == (args.scale or s.name)),
+        workers=(args.workers,) if args.workers else plan.workers,
+        fhir_store=plan.fhir_store and not subset)
+    if args.results is None:
+        args.results = OUT / "subset.md" if subset else HERE / "RESULTS.md"
     if not shutil.which("taskset"):
         say("taskset is missing (util-linux): cannot pin server and load to separate cores")
         return 2

@@ -16,6 +16,8 @@ MESSAGE_BODY = json.dumps({"body": "Bench reply: bloods reviewed, no change to p
 ME = Req("GET", "/api/auth/me")
 PATIENTS = Req("GET", "/api/patients?limit=50")
 CONVERSATIONS = Req("GET", "/api/conversations?limit=50")
+BUSY_LIST = Req("GET", "/api/conversations?limit=200")  # the busy clinician: 200 threads
+PATIENT_READ = Req("GET", "/api/patients/bulk-{patient}")
 CONVERSATION = Req("GET", "/api/conversations/{conv}")
 POST_MESSAGE = Req("POST", "/api/conversations/{conv}/messages", MESSAGE_BODY)
 # Web pages and the JSON routes they stand beside (the same service calls, plus HTML).
@@ -32,6 +34,9 @@ MIXED = (Req(ME.method, ME.path, weight=15), Req(PATIENTS.method, PATIENTS.path,
          Req(POST_MESSAGE.method, POST_MESSAGE.path, POST_MESSAGE.body, weight=10))
 
 
+PATIENT_READ_RATE = 100.0
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -42,12 +47,16 @@ class Scenario:
     # without the storm, so the p99s compare service, not saturation queueing).
     paced: bool = False
     storm: bool = False  # run logins at the ceiling beside these requests
+    rate: float | None = None  # paced at this fixed rate (req/s) instead
+    user: str = "bench"  # "bench" (clinician 0) or "busy" (the clinician in 200 threads)
+    connections: int | None = None  # instead of the plan's
 
 
 SCENARIOS = (
     Scenario("auth_me", (ME,)),
     Scenario("patients_list", (PATIENTS,)),
     Scenario("conversations_list", (CONVERSATIONS,)),
+    Scenario("conversations_200", (BUSY_LIST,), user="busy", connections=4),
     Scenario("conversation_detail", (CONVERSATION,)),
     Scenario("post_message", (POST_MESSAGE,)),
     Scenario("mixed_clinician", MIXED, mixed=True),
@@ -58,6 +67,9 @@ SCENARIOS = (
     Scenario("patients_page", (PATIENTS_PAGE,)),
     Scenario("fhir_read", (FHIR_READ,), auth="service"),
     Scenario("fhir_search", (FHIR_SEARCH,), auth="service"),
+    # The same offered rate with one and two workers: the audit chain's appends must not
+    # make two workers queue behind each other.
+    Scenario("patient_read_paced", (PATIENT_READ,), paced=True, rate=PATIENT_READ_RATE),
 )
 # Each page against its JSON counterpart: the page may cost at most 1.5x its p50.
 PAGE_COUNTERPARTS = (("thread_page", "conversation_detail"),

@@ -21,10 +21,29 @@ async def test_generator_writes_the_requested_counts(app: FastAPI) -> None:
     world = await create_world(runtime.session_factory, runtime.settings)
     await load(runtime.engine, world, Scale("tiny", patients=30, messages=50))
     assert await counts(runtime.engine) == {
-        # 30 Patients and the root Communication of each of the 5 threads.
-        "fhir_resources": 35, "organisation_patients": 30, "conversations": 5,
-        "conversation_participants": 10, "messages": 50,
+        # 30 Patients and the root Communication of each of the 5 threads; the busy
+        # clinician's 200 threads of 20 messages come on top.
+        "fhir_resources": 35, "organisation_patients": 30, "conversations": 5 + 200,
+        "conversation_participants": 10 + 400, "messages": 50 + 4000,
     }
+
+
+async def test_the_busy_clinician_lists_200_threads(app: FastAPI, client: httpx.AsyncClient
+                                                    ) -> None:
+    runtime = runtime_of(app)
+    world = await create_world(runtime.session_factory, runtime.settings)
+    await load(runtime.engine, world, Scale("tiny", patients=30, messages=50))
+    login = await client.post("/api/auth/login", json={
+        "username": world.busy_username, "password": BENCH_PASSWORD})
+    headers = {"Authorization": f"Bearer {login.cookies['access_token']}"}
+    listed = await client.get("/api/conversations?limit=200", headers=headers)
+    assert listed.status_code == 200
+    threads = listed.json()["conversations"]
+    assert len(threads) == 200
+    assert listed.json()["next_cursor"] is None
+    # Read up to message 10 of 0..19; of the later ones, the other clinician sent 12, 14,
+    # 16 and 18.
+    assert {t["unread_count"] for t in threads} == {4}
 
 
 async def test_generated_threads_take_replies(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -104,8 +104,14 @@ async def test_listing_route_statement_count_is_bounded(app: FastAPI, client: ht
     assert len(body["conversations"]) == 50
     assert body["next_cursor"] is not None
     assert all(row["unread_count"] >= 0 for row in body["conversations"])
-    # Session, user, the listing query and the participants query: no per-thread queries.
-    assert len(statements) <= 5, statements
+    # The audit checkpointer, a background task, reads the chain head when its timer fires;
+    # loading 100,000 messages can outlast that timer, and then the read lands here. The
+    # listing is not audited, so the request itself never touches the head.
+    mine = [s for s in statements if not s.startswith("SELECT audit_head")]
+    assert not any("audit_events" in s for s in mine), mine
+    # Session, user, features, the listing query and the participants query: no per-thread
+    # queries.
+    assert len(mine) <= 5, mine
 
 
 async def test_a_new_message_pushes_to_other_participants_only(

@@ -135,3 +135,29 @@ async def test_events_and_pushes_follow_revoked_access(
             assert await asyncio.wait_for(events.get(), timeout=5) == marker
     await runtime.push.drain()
     assert [r.path for r in push_service.received] == ["/admin"]
+
+
+async def test_lists_and_reads_follow_revoked_access_for_the_same_caller(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The visibility rule is built once per user and reused: the same caller, asking
+    again after losing access, must no longer see the thread."""
+    world = await messaging_world(app)
+    relative, colleague = await _relative(app, world), await _colleague(app, world)
+    thread = await start_thread(client, world,
+                                participant_ids=[relative.user_id, colleague.user_id])
+    for who in (relative, colleague):
+        assert await _thread_ids(client, "/api/conversations", who.headers) == [thread["id"]]
+        read = await client.get(f"/api/conversations/{thread['id']}", headers=who.headers)
+        assert read.status_code == 200
+    revoked = await client.delete(
+        f"/api/patients/{world.patient_a}/external-access/{relative.user_id}",
+        headers=world.headers["admin"])
+    assert revoked.status_code == 200, revoked.text
+    removed = await client.delete(f"/api/organizations/{world.org_a}/staff/{colleague.user_id}",
+                                  headers=world.headers["admin"])
+    assert removed.status_code == 200, removed.text
+    for who in (relative, colleague):
+        assert await _thread_ids(client, "/api/conversations", who.headers) == []
+        read = await client.get(f"/api/conversations/{thread['id']}", headers=who.headers)
+        assert read.status_code == 404

@@ -12,7 +12,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from tests.helpers import DEFAULT_PASSWORD, make_user
-from tests.webapp.browser import LiveServer, open_context
+from tests.webapp.browser import WAIT_MS, LiveServer, open_context
 
 
 def _watch_csp(page: Page) -> list[str]:
@@ -49,6 +49,8 @@ def test_sign_in_see_home_and_sign_out(live_server: LiveServer, browser: Browser
     expect(page.get_by_role("heading", name="Hello, Nadia")).to_be_visible()
     expect(page.get_by_label("Name or NHS number")).to_be_visible()
     # Our script and htmx loaded under the strict CSP, and nothing was blocked.
+    # The scripts are deferred: the heading can show before they have run.
+    page.wait_for_function("typeof htmx === 'object'", timeout=WAIT_MS)
     assert page.evaluate("typeof htmx") == "object"
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You have signed out.")).to_be_visible()

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, event, select
+from sqlalchemy import Select, Table, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
@@ -119,23 +119,29 @@ async def stage(db: AsyncSession, at: datetime, entry: AuditEntry) -> None:
     db.info.setdefault(_PENDING, []).append(_Staged(at, fitted(entry), transaction))
 
 
-def _head_query() -> Select[AuditHead]:
-    # FOR UPDATE holds the head until this commit ends on PostgreSQL; SQLite transactions
-    # start with BEGIN IMMEDIATE, which already serialises writers.
-    return (select(AuditHead).where(AuditHead.id == HEAD_ROW_ID)
-            .with_for_update().execution_options(populate_existing=True))
+# Core statements on the tables, built once: appending runs on every audited request, and
+# the ORM's unit of work (identity map, per-object flush bookkeeping) only cost time here.
+_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]  # a declarative Table
+_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+# FOR UPDATE holds the head until this commit ends on PostgreSQL; SQLite transactions
+# start with BEGIN IMMEDIATE, which already serialises writers.
+_LOCK_HEAD: Select[tuple[int, str]] = (
+    select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ROW_ID).with_for_update())
+_INSERT_EVENTS = insert(_EVENTS)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ROW_ID)
 
 
-def _locked_head(session: Session) -> AuditHead:
-    head = session.execute(_head_query()).scalar_one_or_none()
-    if head is not None:
-        return head
-    # Only the very first entry creates the head; concurrent first writers meet here.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(AuditHead).values(id=HEAD_ROW_ID, seq=0, hash=GENESIS_HASH)
-                    .on_conflict_do_nothing(index_elements=["id"]))
-    return session.execute(_head_query()).scalar_one()
+def _locked_head(session: Session) -> tuple[int, str]:
+    """The newest entry's (seq, hash), its row locked until this transaction ends."""
+    head = session.execute(_LOCK_HEAD).one_or_none()
+    if head is None:
+        # Only the very first entry creates the head; concurrent first writers meet here.
+        dialect = session.get_bind().dialect.name
+        first = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(first(AuditHead).values(id=HEAD_ROW_ID, seq=0, hash=GENESIS_HASH)
+                        .on_conflict_do_nothing(index_elements=["id"]))
+        head = session.execute(_LOCK_HEAD).one()
+    return int(head.seq), str(head.hash)
 
 
 def _append_staged(session: Session) -> None:
@@ -148,19 +154,21 @@ def _append_staged(session: Session) -> None:
     # Write the recorded change first: once the head is locked only audit rows follow, so
     # no one waits for the head while holding locks this transaction needs.
     session.flush()
-    head = _locked_head(session)
-    seq, prev = head.seq, head.hash
+    seq, prev = _locked_head(session)
+    rows = []
     for staged in pending:
         seq += 1
         digest = entry_hash(key, seq, staged.at, staged.entry, prev)
-        session.add(AuditEvent(
-            seq=seq, at=staged.at, actor_id=staged.entry.actor_id, action=staged.entry.action,
-            resource_type=staged.entry.resource_type, resource_id=staged.entry.resource_id,
-            patient_id=staged.entry.patient_id, request_id=staged.entry.request_id,
-            client_address=staged.entry.client_address, prev_hash=prev, hash=digest,
-        ))
+        rows.append({
+            "seq": seq, "at": staged.at, "actor_id": staged.entry.actor_id,
+            "action": staged.entry.action, "resource_type": staged.entry.resource_type,
+            "resource_id": staged.entry.resource_id, "patient_id": staged.entry.patient_id,
+            "request_id": staged.entry.request_id,
+            "client_address": staged.entry.client_address, "prev_hash": prev, "hash": digest,
+        })
         prev = digest
-    head.seq, head.hash = seq, prev
+    session.execute(_INSERT_EVENTS, rows)
+    session.execute(_MOVE_HEAD.values(seq=seq, hash=prev))
     pending.clear()
 
 
