@@ -2,8 +2,8 @@
 
 Serves a throwaway instance (``quill seed-demo`` then ``quill serve`` on a free loopback
 port, with its own SQLite database in a temporary directory), signs in as a demo
-clinician in the OS's Chromium, and saves one PNG per page and width into
-docs/screenshots/. Later pages add a line to PAGES.
+clinician, a demo patient and the demo relative in the OS's Chromium, and saves one PNG
+per page and width into docs/screenshots/. Later pages add a line to PAGES.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-DEMO_USER = "dr.cardio"
-DEMO_ADMIN = "demo.admin"
+# Who signs in for each kind of page; None: nobody.
+PEOPLE = {"clinician": "dr.cardio", "patient": "patient.alice", "relative": "relative.rita",
+          "admin": "demo.admin"}
 DEMO_PASSWORD = "screenshots only " + secrets.token_hex(4)
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -40,17 +41,22 @@ def _open_demo_thread(page: Page) -> None:
     page.wait_for_selector("#messages")
 
 
-# (file name, path to open, what to do there before the shot, signed in?)
-PAGES: list[tuple[str, str, Callable[[Page], None] | None, bool]] = [
-    ("sign-in", "/sign-in", None, False),
-    ("forgot-password", "/forgot-password", None, False),
-    ("home", "/", None, True),
-    ("account", "/account", None, True),
-    ("two-factor-setup", "/account", _open_two_factor, True),
-    ("patients", "/patients", None, True),
-    ("patient", "/patients/demo-patient-1", None, True),
-    ("threads", "/threads", None, True),
-    ("thread", "/threads", _open_demo_thread, True),
+# (file name, path to open, what to do there before the shot, who is signed in)
+PAGES: list[tuple[str, str, Callable[[Page], None] | None, str | None]] = [
+    ("sign-in", "/sign-in", None, None),
+    ("forgot-password", "/forgot-password", None, None),
+    ("register", "/register", None, None),
+    ("home", "/", None, "clinician"),
+    ("account", "/account", None, "clinician"),
+    ("two-factor-setup", "/account", _open_two_factor, "clinician"),
+    ("patients", "/patients", None, "clinician"),
+    ("patient", "/patients/demo-patient-1", None, "clinician"),
+    ("threads", "/threads", None, "clinician"),
+    ("thread", "/threads", _open_demo_thread, "clinician"),
+    ("patient-home", "/", None, "patient"),
+    ("patient-record", "/my-record", None, "patient"),
+    ("relative-home", "/", None, "relative"),
+    ("relative-patients", "/patients", None, "relative"),
 ]
 
 
@@ -91,7 +97,7 @@ def demo_server() -> Iterator[str]:
                "QUILL_SECRET_KEY": secrets.token_urlsafe(48),
                "QUILL_AUDIT_KEY": secrets.token_urlsafe(48),
                "QUILL_DEMO_PASSWORD": DEMO_PASSWORD, "QUILL_REDIS_URL": "",
-               "QUILL_LOG_LEVEL": "WARNING",
+               "QUILL_LOG_LEVEL": "WARNING", "QUILL_RATE_LIMIT_LOGIN": "100/minute",
                "QUILL_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
         # Fixed argument lists naming our own console script.
         subprocess.run([quill, "seed-demo"], env=env, check=True,  # noqa: S603
@@ -120,7 +126,7 @@ def _wait_until_up(url: str, server: subprocess.Popen[Any]) -> None:
     raise SystemExit("quill serve did not answer within two minutes")
 
 
-def _sign_in(page: Page, url: str, username: str = DEMO_USER) -> None:
+def _sign_in(page: Page, url: str, username: str) -> None:
     page.goto(f"{url}/sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
@@ -149,24 +155,24 @@ def main(argv: list[str]) -> int:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for width_name, viewport in WIDTHS.items():
             anonymous = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-            clinician = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-            _sign_in(clinician.new_page(), url)
-            for name, path, action, signed_in in PAGES:
+            contexts: dict[str, BrowserContext] = {}
+            for who, username in PEOPLE.items():
+                contexts[who] = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+                _sign_in(contexts[who].new_page(), url, username)
+            for name, path, action, person in PAGES:
                 if wanted and name not in wanted:
                     continue
-                page = (clinician if signed_in else anonymous).new_page()
+                page = (contexts[person] if person else anonymous).new_page()
                 _shoot(page, url, path, action, OUT / f"{name}-{width_name}.png")
-            admin = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-            _sign_in(admin.new_page(), url, DEMO_ADMIN)
             for name, path, action in ADMIN_PAGES:
                 if wanted and name not in wanted:
                     continue
                 # The first screen only: admin tables run long, and the files stay small.
-                _shoot(admin.new_page(), url, path, action, OUT / f"{name}-{width_name}.png",
-                       full_page=False)
+                _shoot(contexts["admin"].new_page(), url, path, action,
+                       OUT / f"{name}-{width_name}.png", full_page=False)
             anonymous.close()
-            clinician.close()
-            admin.close()
+            for context in contexts.values():
+                context.close()
         browser.close()
     return 0
 

@@ -18,13 +18,15 @@ from tests.helpers import make_organisation, make_user
 from tests.webapp.support import assert_page_headers, browser, form_token, signed_in
 
 SIGNED_IN_PAGES = ["/", "/account", "/threads", "/threads/new", "/account/notifications"]
-PUBLIC_PAGES = ["/sign-in", "/forgot-password", "/reset-password?token=abc"]
+PUBLIC_PAGES = ["/sign-in", "/forgot-password", "/reset-password?token=abc", "/register"]
 # Every form a signed-in page posts to (the session id need not exist: CSRF comes first).
 SIGNED_IN_FORMS = ["/sign-out", "/account/password", "/account/two-factor",
                    "/account/two-factor/confirm", "/account/two-factor/disable",
                    "/account/sessions/some-id/end", "/threads/new", "/threads/1/messages",
-                   "/threads/1/status", "/threads/1/participants", "/threads/1/join"]
-PUBLIC_FORMS = ["/sign-in", "/forgot-password", "/reset-password"]
+                   "/threads/1/status", "/threads/1/participants", "/threads/1/join",
+                   "/my-record/access/1/withdraw", "/accept-invite"]
+PUBLIC_FORMS = ["/sign-in", "/forgot-password", "/reset-password", "/register",
+                "/accept-invite"]
 
 
 async def test_every_page_renders_with_strict_csp_and_no_store(app: FastAPI) -> None:

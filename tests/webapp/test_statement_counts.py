@@ -16,10 +16,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import insert
 
+from quill.access.models import ExternalGrant
 from quill.auth.models import AuthSession
 from quill.messaging.models import Conversation, ConversationParticipant, Message
 from tests.auth.conftest import AppFactory
-from tests.helpers import make_organisation, make_user, runtime_of
+from tests.helpers import logged_in, make_organisation, make_user, runtime_of
 from tests.messaging.bulk import load_threads
 from tests.statements import count_statements
 from tests.webapp.support import browser, signed_in
@@ -175,3 +176,43 @@ async def test_pages_shown_before_sign_in_send_no_statements(app_factory: AppFac
     async with browser(app) as http:
         for path in ("/sign-in", "/forgot-password", "/reset-password?token=abc"):
             assert await _statements(app, http, path) == [], path
+
+
+async def _patient_with_letters(app: FastAPI, name: str, letters: int) -> None:
+    """A patient user whose record holds ``letters`` letters (each also an access-log
+    entry) and as many relatives' grants."""
+    runtime = runtime_of(app)
+    clinician = await logged_in(app, f"dr-{name}", level="staff", profession="doctor")
+    await make_organisation(app, f"Org {name}", staff=[clinician.user_id],
+                            patients=[f"pat-{name}"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as api:
+        for number in range(letters):
+            written = await api.post(f"/api/patients/pat-{name}/letters",
+                                     headers=clinician.headers,
+                                     json={"title": f"Letter {number}", "body": "Text"})
+            assert written.status_code == 200
+    now = runtime.clock.now()
+    for number in range(letters):
+        relative = await make_user(app, f"rel-{name}-{number}", level="patient_advocate",
+                                   profession="patient_advocate")
+        async with runtime.session_factory() as db, db.begin():
+            db.add(ExternalGrant(user_id=relative.id, patient_id=f"pat-{name}",
+                                 user_type="patient_advocate", granted_at=now))
+    await make_user(app, name, fhir_patient_id=f"pat-{name}")
+
+
+async def test_my_record_pages_cost_the_same_for_5_or_60_letters_and_grants(
+        app_factory: AppFactory) -> None:
+    app = await app_factory(audit_checkpoint_seconds=QUIET)
+    await _patient_with_letters(app, "few-letters", 5)
+    await _patient_with_letters(app, "many-letters", 60)
+    for path in ("/my-record", "/my-record/access"):
+        counts = []
+        for name, shown in (("few-letters", 5), ("many-letters", 50)):
+            async with signed_in(app, name) as http:
+                counts.append(len(await _statements(app, http, path)))
+                page = (await http.get(path)).text
+            if path == "/my-record":
+                assert page.count('class="thread-list__item"') == shown
+        assert counts[0] == counts[1], (path, counts)

@@ -40,6 +40,16 @@ class Acceptance:
 
 
 @dataclass(frozen=True)
+class PendingInvite:
+    """What the page accepting an invite needs to ask for: the invited address, and
+    whether an account already uses it (then that account signs in; else one is made)."""
+
+    email: str
+    user_type: str
+    has_account: bool
+
+
+@dataclass(frozen=True)
 class InviteAcceptanceService:
     """No ``caller`` field: the one who accepts may or may not be signed in, so each
     ``accept`` is told who (if anyone) is."""
@@ -69,10 +79,19 @@ class InviteAcceptanceService:
             level=invite.user_type, profession=invite.user_type))
         return await self._granted("registered", invite, user)
 
-    async def _usable_invite(self, token: str) -> ExternalInvite:
-        found = (await self.db.execute(select(ExternalInvite).where(
-            ExternalInvite.token_hash == token_hash(token)).with_for_update())
-        ).scalar_one_or_none()
+    async def pending(self, token: str) -> PendingInvite:
+        """The invite behind a token, before it is accepted; Invalid exactly as ``accept``
+        would be for an expired, used or revoked one. Spends and records nothing: it
+        names no patient, only what the email's recipient already knows."""
+        invite = await self._usable_invite(token, lock=False)
+        existing = await find_by_email(self.db, invite.email)
+        return PendingInvite(invite.email, invite.user_type, existing is not None)
+
+    async def _usable_invite(self, token: str, *, lock: bool = True) -> ExternalInvite:
+        query = select(ExternalInvite).where(ExternalInvite.token_hash == token_hash(token))
+        if lock:
+            query = query.with_for_update()
+        found = (await self.db.execute(query)).scalar_one_or_none()
         if found is None or found.used_at is not None:
             raise Invalid(INVALID_INVITE)
         if _aware(found.expires_at) <= self.clock.now():

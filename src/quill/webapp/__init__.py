@@ -19,6 +19,8 @@ from quill.webapp.pages import (
     admin_patients,
     admin_users,
     home,
+    joining,
+    my_record,
     notifications,
     patient,
     patient_actions,
@@ -33,7 +35,7 @@ from quill.webapp.rendering import STATIC_DIR
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     signing_in.router, recovery.router, home.router, account.router,
     patients.router, patient.router, patient_letters.router, patient_actions.router,
-    threads.router, notifications.router,
+    threads.router, notifications.router, joining.router, my_record.router,
     admin.router, admin_users.router, admin_organisations.router, admin_patients.router,
     admin_audit.router,
 )
@@ -43,6 +45,9 @@ PUBLIC_PAGES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/forgot-password"), ("POST", "/forgot-password"),
     ("GET", "/reset-password"), ("POST", "/reset-password"),
     ("GET", "/sw.js"),  # the service worker script; browsers fetch it to update it
+    ("GET", "/register"), ("POST", "/register"),
+    # Signed in or not: an invite for a new address makes the account.
+    ("GET", "/accept-invite"), ("POST", "/accept-invite"),
 })
 
 

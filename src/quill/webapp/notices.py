@@ -40,6 +40,15 @@ NOTICES: dict[str, str] = {
     "patient-created": "The patient has been created.",
     "patient-activated": "The patient record has been activated.",
     "patient-deactivated": "The patient record has been deactivated.",
+    "registered": "Your account has been created. Sign in with your username and password.",
+    "sign-in-to-accept": "An account already uses the invited email address. Sign in as "
+                         "that account and you will come back to the invitation.",
+    "invite-registered": "Your account has been created and the invitation accepted. Sign "
+                         "in with your new username and password.",
+    "access-withdrawn": "Their access has been withdrawn. They can no longer see your "
+                        "record.",
+    "invite-accepted": "The invitation has been accepted. The patient is now in your list "
+                       "of patients.",
 }
 
 

@@ -25,7 +25,7 @@ from quill.access.policy import ensure_can_see_patient
 from quill.audit.service import Auditor
 from quill.auth.deps import CSRF_HEADER, SAFE_METHODS, resolve_caller
 from quill.auth.sessions import SessionTokens, csrf_token_for
-from quill.errors import Forbidden
+from quill.errors import Forbidden, Unauthenticated
 from quill.identity.caller import Caller
 from quill.web.deps import DbSession, request_auditor, request_state
 from quill.web.wiring import wiring_of
@@ -120,6 +120,20 @@ async def anonymous_form(request: Request) -> str:
 
 
 AnonymousForm = Annotated[str, Depends(anonymous_form)]
+
+
+async def page_or_form(request: Request, db: DbSession) -> Page | None:
+    """For a public page that a signed-in person may also use (accepting an invite): the
+    signed-in page when the browser holds a live session, checked as ``SignedIn`` is;
+    otherwise None, and the form is protected as ``AnonymousForm`` protects it."""
+    try:
+        return await signed_in_page(request, db)
+    except Unauthenticated:
+        await anonymous_form(request)
+        return None
+
+
+MaybeSignedIn = Annotated[Page | None, Depends(page_or_form)]
 PatientIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 

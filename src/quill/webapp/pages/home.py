@@ -8,6 +8,7 @@ from starlette.responses import Response
 from quill.messaging.router import get_service as get_messaging_service
 from quill.messaging.service import ThreadSummary
 from quill.web.wiring import platform_of
+from quill.webapp.notices import notice_for
 from quill.webapp.rendering import render
 from quill.webapp.sections import shows_feature
 from quill.webapp.security import SignedIn
@@ -24,7 +25,7 @@ def unread_first(threads: list[ThreadSummary]) -> list[ThreadSummary]:
 
 
 @router.get("/")
-async def home(page: SignedIn) -> Response:
+async def home(page: SignedIn, done: str = "") -> Response:
     clinical = platform_of(page.request).settings.clinical_services_enabled
     threads: list[ThreadSummary] = []
     more = False
@@ -36,4 +37,5 @@ async def home(page: SignedIn) -> Response:
     return render(page.request, "home.html", {
         "clinical": clinical, "threads": threads, "more": more,
         "unread_total": sum(thread.row.unread_count for thread in threads),
+        "notice": notice_for(done),
     })
