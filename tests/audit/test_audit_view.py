@@ -71,7 +71,8 @@ async def test_a_checkpoint_past_the_head_means_a_cut_chain(app: FastAPI, tmp_pa
     admin = await _caller(app, "admin")
     await _chain(app, 4)
     path = tmp_path / "points.jsonl"
-    path.write_text("not a line\n" + Checkpoint(99, "0" * 64, "t").line(KEY) + "\n")
+    past_the_head = Checkpoint(99, "0" * 64, "2026-11-30T12:00:00+00:00")
+    path.write_text("not a line\n" + past_the_head.line(KEY) + "\n")
     assert [p.seq for p in recent_marks(path, KEY)] == [99]
     state = await _state(app, admin, 100, path)
     assert not state.result.ok
