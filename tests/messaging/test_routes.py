@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from quill.messaging.models import Conversation, Message
+from quill.messaging.models import Conversation, ConversationParticipant, Message
 from tests.helpers import runtime_of
 from tests.messaging.support import messaging_world, start_thread
 
@@ -203,3 +203,36 @@ async def test_reading_a_thread_is_audited(app: FastAPI, client: httpx.AsyncClie
     assert "conversation.create" in actions
     assert "conversation.read" in actions
     assert count == 1
+
+
+async def _last_read(app: FastAPI, conversation_id: int, user_id: int) -> Any:
+    async with runtime_of(app).session_factory() as db:
+        return (await db.execute(
+            select(ConversationParticipant.last_read_at).where(
+                ConversationParticipant.conversation_id == conversation_id,
+                ConversationParticipant.user_id == user_id))).scalar_one()
+
+
+async def test_reading_again_with_nothing_new_writes_nothing(
+        app: FastAPI, client: httpx.AsyncClient, clock: Any) -> None:
+    world = await messaging_world(app)
+    tid = (await start_thread(client, world, participant_ids=[world.users["admin"].id]))["id"]
+    reader = world.users["admin"].id
+    clock.advance(minutes=1)
+    await client.post(f"/api/conversations/{tid}/read", headers=world.headers["admin"])
+    first = await _last_read(app, tid, reader)
+    assert first is not None
+    clock.advance(minutes=1)
+    await client.post(f"/api/conversations/{tid}/read", headers=world.headers["admin"])
+    assert await _last_read(app, tid, reader) == first
+    clock.advance(minutes=1)
+    reply = await client.post(f"/api/conversations/{tid}/messages", json={"body": "New"},
+                              headers=world.headers["staff_same"])
+    assert reply.status_code == 200
+    clock.advance(minutes=1)
+    listing = (await client.get("/api/conversations", headers=world.headers["admin"])).json()
+    assert listing["conversations"][0]["unread_count"] == 1
+    await client.post(f"/api/conversations/{tid}/read", headers=world.headers["admin"])
+    assert await _last_read(app, tid, reader) > first
+    listing = (await client.get("/api/conversations", headers=world.headers["admin"])).json()
+    assert listing["conversations"][0]["unread_count"] == 0

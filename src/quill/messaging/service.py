@@ -354,6 +354,11 @@ class MessagingService:
 
     async def mark_read(self, conversation: Conversation) -> None:
         mine = await self._require_participant(conversation)
+        # Unread means "sent after last_read_at", and no message is newer than the thread's
+        # updated_at: a re-read of a thread with nothing new writes nothing (the thread
+        # page marks read on every view).
+        if mine.last_read_at is not None and mine.last_read_at >= conversation.updated_at:
+            return
         mine.last_read_at = self.clock.now()
 
     async def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
