@@ -1,10 +1,6 @@
-"""Administrator journeys in a real browser: a new clinician who then prescribes, the
-admin-making rule, and a feature switched off for an organisation's members.
-
-The prescription is sent through the JSON API with the clinician's own browser session
-(cookies and CSRF header), since the patient pages with the prescribing form are built on
-another branch; the API is the same service the page will call.
-"""
+"""Administrator journeys in a real browser: a new clinician who then prescribes on the
+patient's page, the admin-making rule, and a feature switched off for an organisation's
+members."""
 
 from __future__ import annotations
 
@@ -14,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.helpers import DEFAULT_PASSWORD, make_organisation, make_user
 from tests.webapp.browser import LiveServer, open_context
+from tests.webapp.patient_world import store_patient
 
 
 def _sign_in(page: Page, server: LiveServer, username: str,
@@ -37,6 +34,7 @@ def test_admin_creates_a_clinician_who_then_prescribes(live_server: LiveServer,
     live_server.call(make_user, live_server.app, "ada", level="admin",
                      profession="system_administrator")
     live_server.call(make_organisation, live_server.app, "Riverside", patients=["pat-rx"])
+    live_server.call(store_patient, live_server.app, "pat-rx", given="Rex", family="Oakes")
     admin_context, clinician_context = open_context(browser), open_context(browser)
     admin = admin_context.new_page()
     blocked = _watch_csp(admin)
@@ -67,14 +65,18 @@ def test_admin_creates_a_clinician_who_then_prescribes(live_server: LiveServer,
     assert blocked == []
 
     clinician = clinician_context.new_page()
+    blocked = _watch_csp(clinician)
     _sign_in(clinician, live_server, "cleo", "cleo's first password")
-    csrf = next(c["value"] for c in clinician_context.cookies() if c["name"] == "XSRF-TOKEN")
-    answer = clinician_context.request.post(
-        f"{live_server.url}/api/prescriptions/controlled", headers={"X-CSRF-Token": csrf},
-        data={"patient_id": "pat-rx", "medication": "Morphine sulfate 10 mg tablets",
-              "dose": "10 mg every 4 hours when required", "duration_days": 7})
-    assert answer.status == 201, answer.text()
-    assert answer.json()["prescriber"] == "cleo"
+    clinician.goto(f"{live_server.url}/patients/pat-rx")
+    prescriptions = clinician.locator("#prescriptions")
+    prescriptions.get_by_label("Medicine, strength and form").fill(
+        "Morphine sulfate 10 mg tablets")
+    prescriptions.get_by_label("Dose and frequency").fill("10 mg every 4 hours when required")
+    prescriptions.get_by_label("Number of days").fill("7")
+    prescriptions.get_by_role("button", name="Prescribe").click()
+    expect(clinician.get_by_role("status")).to_contain_text("The prescription has been saved")
+    expect(clinician.locator("#prescriptions")).to_contain_text("Morphine sulfate 10 mg tablets")
+    assert blocked == []
     admin_context.close()
     clinician_context.close()
 

@@ -8,7 +8,19 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -40,6 +52,7 @@ class ParticipantRow:
     display_name: str
     role: str
     joined_at: datetime
+    last_read_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -223,16 +236,23 @@ async def participants_of(
     # Plain rows, not ORM entities: the participants are only shown, never changed here.
     query = (
         select(P.conversation_id, P.user_id, User.username, User.full_name, P.role,
-               P.joined_at)
+               P.joined_at, P.last_read_at)
         .join(User, User.id == P.user_id)
         .where(P.conversation_id.in_(conversation_ids))
         .order_by(P.conversation_id, P.id)
     )
-    for conversation_id, user_id, username, full_name, role, joined_at in (
+    for conversation_id, user_id, username, full_name, role, joined_at, last_read_at in (
             await db.execute(query)).all():
         grouped[conversation_id].append(ParticipantRow(
-            conversation_id, user_id, username, full_name or username, role, joined_at))
+            conversation_id, user_id, username, full_name or username, role, joined_at,
+            last_read_at))
     return grouped
+
+
+async def set_last_read(db: AsyncSession, conversation_id: int, user_id: int,
+                        moment: datetime) -> None:
+    await db.execute(update(P).where(P.conversation_id == conversation_id,
+                                     P.user_id == user_id).values(last_read_at=moment))
 
 
 async def participant(db: AsyncSession, conversation_id: int, user_id: int

@@ -354,12 +354,20 @@ class MessagingService:
 
     async def mark_read(self, conversation: Conversation) -> None:
         mine = await self._require_participant(conversation)
-        # Unread means "sent after last_read_at", and no message is newer than the thread's
-        # updated_at: a re-read of a thread with nothing new writes nothing (the thread
-        # page marks read on every view).
-        if mine.last_read_at is not None and mine.last_read_at >= conversation.updated_at:
+        if not _has_unread(mine.last_read_at, conversation):
             return
         mine.last_read_at = self.clock.now()
+
+    async def mark_shown_read(self, detail: ThreadDetail) -> None:
+        """``mark_read`` for a thread just read with ``read``: its participant rows are
+        already loaded, so a thread with nothing new costs no statement at all."""
+        mine = next((p for p in detail.participants if p.user_id == self.caller.user_id), None)
+        if mine is None:
+            raise Forbidden("Only participants may do this")
+        if not _has_unread(mine.last_read_at, detail.conversation):
+            return
+        await repo.set_last_read(self.db, detail.conversation.id, self.caller.user_id,
+                                 self.clock.now())
 
     async def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
                       recipients: list[int]) -> None:
@@ -372,6 +380,13 @@ class MessagingService:
         allowed = await repo.who_may_see(self.db, conversation.id, recipients)
         if allowed:
             self.notices.append(Notice(kind, conversation.id, message_id, tuple(allowed)))
+
+
+def _has_unread(last_read_at: datetime | None, conversation: Conversation) -> bool:
+    """Unread means sent after last_read_at, and no message is newer than the thread's
+    updated_at; so with nothing newer, marking read would change nothing and writes
+    nothing (the thread page marks read on every view)."""
+    return last_read_at is None or last_read_at < conversation.updated_at
 
 
 def _status_filter(status: ConversationStatus | None) -> list[ColumnElement[bool]]:

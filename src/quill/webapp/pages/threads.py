@@ -160,7 +160,7 @@ async def _read(page: Page, service: MessagingService, conversation_id: int) -> 
     ``POST /api/conversations/{id}/read`` does: what is on the screen has been read."""
     detail = await service.read(conversation_id)
     if detail.is_participant:
-        await service.mark_read(detail.conversation)
+        await service.mark_shown_read(detail)
     return detail
 
 
