@@ -220,7 +220,14 @@ async def test_live_event_crosses_instances_through_the_proxy(stack: Stack) -> N
         heard = [await asyncio.wait_for(reader.event(), 15) for _ in posted]
     assert heard == [("message.created", {"conversation_id": thread, "message_id": m})
                      for m in posted]
-    assert [_posted_on(instance) for instance in stack.instances] == [1, 1]
+    # Each instance writes its request line after the response has gone: wait for both.
+    counts = [_posted_on(instance) for instance in stack.instances]
+    for _ in range(100):  # 10 s at most
+        if sum(counts) >= len(posted):
+            break
+        await asyncio.sleep(0.1)
+        counts = [_posted_on(instance) for instance in stack.instances]
+    assert counts == [1, 1]
 
 
 async def _polls(http: httpx.AsyncClient, outcomes: list[int | str], done: asyncio.Event
