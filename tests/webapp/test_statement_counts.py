@@ -36,12 +36,13 @@ async def _statements(app: FastAPI, http: httpx.AsyncClient, path: str) -> list[
     return statements
 
 
-async def test_home_costs_the_same_for_5_or_500_threads(app_factory: AppFactory) -> None:
-    app = await app_factory(audit_checkpoint_seconds=QUIET)
+async def _few_and_many_threads(app: FastAPI, few_name: str, many_name: str) -> None:
+    """Two clinicians of one organisation (messaging on): ``few_name`` in 5 threads,
+    ``many_name`` in 500 of two messages each, one from a colleague."""
     runtime = runtime_of(app)
-    few = await make_user(app, "few-threads", level="staff", profession="doctor")
-    many = await make_user(app, "many-threads", level="staff", profession="doctor")
-    writer = await make_user(app, "writer", level="staff", profession="nurse")
+    few = await make_user(app, few_name, level="staff", profession="doctor")
+    many = await make_user(app, many_name, level="staff", profession="doctor")
+    writer = await make_user(app, f"{many_name}-writer", level="staff", profession="nurse")
     await make_organisation(app, "Surgery", staff=[few.id, many.id, writer.id],
                             patients=["p1"], features=["messaging"])
     await load_threads(runtime.session_factory, runtime.clock.now(),
@@ -53,6 +54,11 @@ async def test_home_costs_the_same_for_5_or_500_threads(app_factory: AppFactory)
             {"conversation_id": t, "user_id": few.id, "role": "participant",
              "joined_at": start, "last_read_at": start, "conversation_updated_at": start}
             for t in range(1, 6)])
+
+
+async def test_home_costs_the_same_for_5_or_500_threads(app_factory: AppFactory) -> None:
+    app = await app_factory(audit_checkpoint_seconds=QUIET)
+    await _few_and_many_threads(app, "few-threads", "many-threads")
     async with signed_in(app, "few-threads") as http:
         small = await _statements(app, http, "/")
         assert (await http.get("/")).text.count('class="thread-list__item') == 5
@@ -147,21 +153,7 @@ async def test_thread_page_costs_the_same_for_5_or_500_messages(app_factory: App
 async def test_threads_list_costs_the_same_for_5_or_500_threads(app_factory: AppFactory
                                                                 ) -> None:
     app = await app_factory(audit_checkpoint_seconds=QUIET)
-    runtime = runtime_of(app)
-    few = await make_user(app, "few-list", level="staff", profession="doctor")
-    many = await make_user(app, "many-list", level="staff", profession="doctor")
-    writer = await make_user(app, "list-writer", level="staff", profession="nurse")
-    await make_organisation(app, "Surgery", staff=[few.id, many.id, writer.id],
-                            patients=["p1"])
-    await load_threads(runtime.session_factory, runtime.clock.now(),
-                       user_ids=[many.id, writer.id],
-                       patient_id="p1", threads=500, messages=1000)
-    start = runtime.clock.now() - timedelta(days=30)
-    async with runtime.session_factory() as db, db.begin():
-        await db.execute(insert(ConversationParticipant), [
-            {"conversation_id": t, "user_id": few.id, "role": "participant",
-             "joined_at": start, "last_read_at": start, "conversation_updated_at": start}
-            for t in range(1, 6)])
+    await _few_and_many_threads(app, "few-list", "many-list")
     async with signed_in(app, "few-list") as http:
         small = await _statements(app, http, "/threads")
         assert (await http.get("/threads")).text.count('class="thread-list__item') == 5
