@@ -9,7 +9,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,12 +29,6 @@ SITE_TEMPLATE = DEPLOY / "nginx" / "quill.conf.template"
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 READY_SECONDS = 60.0
 STOP_SECONDS = 30.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def random_key() -> str:

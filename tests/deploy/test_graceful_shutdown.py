@@ -23,7 +23,6 @@ from quill.db.engine import make_engine, make_session_factory
 from quill.migrations.run import upgrade
 from quill.settings import Settings
 from tests.deploy.processes import (
-    free_port,
     quill_env,
     random_key,
     start_quill,
@@ -31,6 +30,7 @@ from tests.deploy.processes import (
     wait_until_ready,
 )
 from tests.events.sse import SseReader
+from tests.loopback import free_port
 
 PASSWORD = "graceful-shutdown-password-0123"
 LOGIN = {"username": "grace", "password": PASSWORD}

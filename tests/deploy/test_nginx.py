@@ -28,7 +28,6 @@ from quill.migrations.run import upgrade
 from quill.settings import Settings
 from tests.databases import postgres_database
 from tests.deploy.processes import (
-    free_port,
     nginx_binary,
     quill_env,
     random_key,
@@ -39,6 +38,7 @@ from tests.deploy.processes import (
     wait_until_ready,
 )
 from tests.events.sse import SseReader
+from tests.loopback import free_port
 
 CLIENT_ADDRESS = "127.0.0.2"  # where the test's client connects, and so comes from
 MAX_BODY_BYTES = 65536

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.loopback import free_port
 
 
 def _wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
@@ -34,7 +29,7 @@ def _wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response
 
 
 def test_serve_fresh_data_dir(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("QUILL_")}
     env["QUILL_DATA_DIR"] = str(tmp_path / "data")
     process = subprocess.Popen(
@@ -73,7 +68,7 @@ def _parsed(line: str, log_format: str) -> tuple[str, str]:
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_every_process_logs_in_one_format_without_library_internals(
         tmp_path: Path, log_format: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("QUILL_")}
     env["QUILL_DATA_DIR"] = str(tmp_path / "data")
     if log_format == "text":

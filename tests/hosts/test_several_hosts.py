@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -32,6 +31,7 @@ from tests.conftest import TEST_AUDIT_KEY, make_settings
 from tests.databases import postgres_database
 from tests.events.test_stream import stream
 from tests.helpers import DEFAULT_PASSWORD
+from tests.loopback import free_port, wait_until_healthy
 
 SECRET_KEY = "several-hosts-secret-key-0123456789-abcdefghij"
 REDIS_URL = os.environ.get("QUILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -43,12 +43,6 @@ _addresses = count(1)
 def _forwarded() -> dict[str, str]:
     number = next(_addresses)
     return {"X-Forwarded-For": f"10.77.{number // 250}.{number % 250 + 1}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -94,19 +88,6 @@ def _host_env(name: str, database_url: str, data_dir: Path, redis_prefix: str | 
     if redis_prefix is not None:
         env.update({"QUILL_REDIS_URL": REDIS_URL, "QUILL_REDIS_PREFIX": redis_prefix})
     return env
-
-
-async def _wait_until_up(http: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode} before answering")
-        try:
-            if (await http.get("/api/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("server did not answer within 60 s")
 
 
 @contextmanager
@@ -167,7 +148,7 @@ async def deployment(tmp_path: Path, *, redis: bool) -> AsyncIterator[Deployment
     async with postgres_database() as database_url:
         await asyncio.to_thread(upgrade, database_url)
         world = await _seed(database_url, tmp_path / "seed")
-        names, ports = ["first", "second"], [_free_port(), _free_port()]
+        names, ports = ["first", "second"], [free_port(), free_port()]
         dirs = [tmp_path / name for name in names]
         envs = [_host_env(name, database_url, data_dir, prefix)
                 for name, data_dir in zip(names, dirs, strict=True)]
@@ -177,8 +158,8 @@ async def deployment(tmp_path: Path, *, redis: bool) -> AsyncIterator[Deployment
                     httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30) as a,
                     httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[1]}", timeout=30) as b,
                 ):
-                    await asyncio.gather(_wait_until_up(a, processes[0]),
-                                         _wait_until_up(b, processes[1]))
+                    await asyncio.gather(wait_until_healthy(a, processes[0]),
+                                         wait_until_healthy(b, processes[1]))
                     yield Deployment(
                         database_url, world,
                         Host(names[0], dirs[0], envs[0], processes[0], a),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +14,10 @@ from fastapi import FastAPI
 
 from quill.settings import Settings
 from tests.helpers import DEFAULT_PASSWORD, runtime_of
+from tests.loopback import free_port, wait_until_healthy
 from tests.messaging.support import messaging_world, start_thread
 
 ACKS_BEFORE_KILL = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-STARTUP_SECONDS = 120.0
 
 
 def _start_server(settings: Settings, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -35,20 +26,6 @@ def _start_server(settings: Settings, data_dir: Path, port: int) -> subprocess.P
                 "QUILL_SECRET_KEY": settings.secret_key, "QUILL_LOG_LEVEL": "WARNING"})
     return subprocess.Popen([sys.executable, "-m", "quill", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-async def _wait_until_up(http: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
-    # Generous: a loaded CI machine can take many seconds just to import the app.
-    deadline = asyncio.get_running_loop().time() + STARTUP_SECONDS
-    while asyncio.get_running_loop().time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError("server exited before answering")
-        try:
-            await http.get("/api/health")
-            return
-        except httpx.TransportError:
-            await asyncio.sleep(0.1)
-    raise AssertionError("server did not start")
 
 
 async def _bearer(http: httpx.AsyncClient, username: str) -> dict[str, str]:
@@ -81,11 +58,11 @@ async def test_acknowledged_messages_survive_sigkill(app: FastAPI, client: httpx
     world = await messaging_world(app)
     thread = await start_thread(client, world)
     username = world.users["staff_same"].username
-    port = _free_port()
+    port = free_port()
     process = _start_server(settings, tmp_path, port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await _wait_until_up(http, process)
+            await wait_until_healthy(http, process)
             acknowledged = await _post_until_killed(http, thread["id"],
                                                     await _bearer(http, username), process)
     finally:
@@ -95,11 +72,11 @@ async def test_acknowledged_messages_survive_sigkill(app: FastAPI, client: httpx
     assert process.returncode == -signal.SIGKILL
     assert len(acknowledged) >= ACKS_BEFORE_KILL
     # "Restart": a fresh process reading the same database must see every acknowledged one.
-    port = _free_port()
+    port = free_port()
     process = _start_server(settings, tmp_path, port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await _wait_until_up(http, process)
+            await wait_until_healthy(http, process)
             detail = (await http.get(f"/api/conversations/{thread['id']}",
                                      headers=await _bearer(http, username))).json()
     finally:
