@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,6 +31,9 @@ class DatabaseDeadlines:
     statement_seconds: float | None = 15.0
     # Waiting for a free pooled connection.
     pool_seconds: float = 10.0
+    # A pooled PostgreSQL connection unused for longer than this is pinged before it is
+    # handed out (see _liveness_check).
+    idle_ping_seconds: float = 5.0
 
     def postgres_connect_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"timeout": self.connect_seconds}
@@ -104,9 +109,51 @@ def _build_engine(target: URL, echo: bool, deadlines: DatabaseDeadlines) -> Asyn
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10,
-                               pool_pre_ping=True, pool_timeout=deadlines.pool_seconds,
-                               connect_args=deadlines.postgres_connect_args())
+    engine = create_async_engine(target, echo=echo, pool_size=10, max_overflow=10,
+                                 pool_timeout=deadlines.pool_seconds,
+                                 connect_args=deadlines.postgres_connect_args())
+    event.listen(engine.sync_engine, "checkin", _note_checkin)
+    event.listen(engine.sync_engine, "checkout",
+                 _liveness_check(engine.sync_engine.dialect, deadlines.idle_ping_seconds))
+    return engine
+
+
+_CHECKED_IN_AT = "quill_checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _liveness_check(dialect: Any, idle_ping_seconds: float) -> Any:
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """Hand out only connections that can still work, mostly without a round trip.
+
+        The pool's own pre-ping costs three round trips on every checkout with asyncpg
+        (BEGIN, a query, ROLLBACK), more than some requests spend on their own statements.
+        A server that restarted or dropped the connection has already said so on the
+        socket, which asyncpg notices while the connection sits idle in the pool: such a
+        connection is replaced at no cost. Only one that sat idle long enough for a silent
+        drop (a firewall, a network change) to be possible is pinged. A server that hangs
+        mid-request is left to the statement deadline, which answers 503 and discards the
+        connection.
+        """
+        driver = record.driver_connection
+        if driver is None or driver.is_closed():
+            raise sa_exc.DisconnectionError("connection closed while pooled")
+        idle_since = record.info.get(_CHECKED_IN_AT)
+        if idle_since is None or time.monotonic() - idle_since <= idle_ping_seconds:
+            return
+        try:
+            # The outage mapping wraps do_ping: a ping that hangs is a 503, not a retry.
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            raise sa_exc.DisconnectionError("pooled connection failed its ping") from error
+
+    return check
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
