@@ -1,6 +1,6 @@
 """Audited requests do not wait for one another: the chain's head is locked only while a
 transaction commits, never for the rest of a request (PostgreSQL; SQLite serialises all
-writers by design)."""
+writers by design), and for as few statements as it takes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from quill.audit.verify import verify_chain
 from quill.web.deps import RequestAuditorDep
 from tests.audit.chains import KEY
 from tests.helpers import runtime_of
+from tests.statements import count_statements
 
 
 async def _blocked_on_a_lock(app: FastAPI) -> bool:
@@ -62,3 +63,28 @@ async def test_a_slow_audited_request_does_not_hold_up_another(
                  ).scalars().all()
         assert order == ["test.quick", "test.slow"]  # chained in commit order
         assert (await verify_chain(db, KEY)).ok
+
+
+async def test_appending_one_entry_sends_the_fewest_statements(
+        app: FastAPI, client: httpx.AsyncClient, database_url: str) -> None:
+    async def audited(auditor: RequestAuditorDep) -> dict[str, str]:
+        await auditor.record("test.read", "Test")
+        return {}
+
+    app.add_api_route("/test/audited", audited)
+    assert (await client.get("/test/audited")).status_code == 200  # the head row exists now
+    with count_statements(runtime_of(app).engine) as statements:
+        assert (await client.get("/test/audited")).status_code == 200
+    shapes = [" ".join(s.split()[:3]) for s in statements if not s.startswith("COMMIT")]
+    if database_url.startswith("postgresql"):
+        # The head is locked, then moved inside the entry's INSERT.
+        assert shapes == ["SELECT audit_head.seq, audit_head.hash", "WITH moved_head AS"]
+    else:
+        assert shapes == ["SELECT audit_head.seq, audit_head.hash", "INSERT INTO audit_events",
+                          "UPDATE audit_head SET"]
+    async with runtime_of(app).session_factory() as db:
+        assert (await verify_chain(db, KEY)).ok
+        head = (await db.execute(text("SELECT seq FROM audit_head"))).scalar_one()
+        newest = (await db.execute(select(AuditEvent.seq).order_by(AuditEvent.seq.desc())
+                                   .limit(1))).scalar_one()
+        assert head == newest == 2

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, Table, event, insert, select, update
+from sqlalchemy import Insert, Select, Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
@@ -129,6 +129,11 @@ _LOCK_HEAD: Select[tuple[int, str]] = (
     select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ROW_ID).with_for_update())
 _INSERT_EVENTS = insert(_EVENTS)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ROW_ID)
+# PostgreSQL takes the head's move inside the entry's INSERT (a data-modifying WITH): one
+# round trip fewer while the head is locked, for the usual single entry of a request.
+_INSERT_ONE_MOVING_HEAD: Insert = insert(_EVENTS).add_cte(
+    _MOVE_HEAD.values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+    .cte("moved_head"))
 
 
 def _locked_head(session: Session) -> tuple[int, str]:
@@ -167,8 +172,11 @@ def _append_staged(session: Session) -> None:
             "client_address": staged.entry.client_address, "prev_hash": prev, "hash": digest,
         })
         prev = digest
-    session.execute(_INSERT_EVENTS, rows)
-    session.execute(_MOVE_HEAD.values(seq=seq, hash=prev))
+    if len(rows) == 1 and session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_ONE_MOVING_HEAD, {**rows[0], "head_seq": seq, "head_hash": prev})
+    else:
+        session.execute(_INSERT_EVENTS, rows)
+        session.execute(_MOVE_HEAD.values(seq=seq, hash=prev))
     pending.clear()
 
 
