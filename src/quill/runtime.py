@@ -24,7 +24,14 @@ from quill.auth.passwords import PasswordHasher
 from quill.auth.ratelimit import RateLimiter
 from quill.auth.sessions import SessionTokens
 from quill.clock import Clock, IdSource, SystemClock, UuidSource
-from quill.db.engine import DatabaseDeadlines, async_url, make_engine, make_session_factory
+from quill.db.engine import (
+    DatabaseDeadlines,
+    async_url,
+    make_engine,
+    make_read_session_factory,
+    make_reader_engine,
+    make_session_factory,
+)
 from quill.db.session import database_accepts_writes, database_answers
 from quill.email.factory import build_mailer
 from quill.email.port import Mailer
@@ -55,6 +62,9 @@ class Runtime:
     ids: IdSource
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    # Work that only reads: no transaction (see make_reader_engine).
+    reader: AsyncEngine
+    read_session_factory: async_sessionmaker[AsyncSession]
     secret_key: str
     metrics: Metrics
     fhir: FhirGateway
@@ -76,7 +86,8 @@ class Runtime:
     def platform(self) -> Platform:
         return Platform(
             settings=self.settings, clock=self.clock, ids=self.ids,
-            session_factory=self.session_factory, fhir=self.fhir,
+            session_factory=self.session_factory,
+            read_session_factory=self.read_session_factory, fhir=self.fhir,
             compositions=self.compositions, mailer=self.mailer, events=self.events,
         )
 
@@ -90,7 +101,8 @@ class Runtime:
             ShutdownNotice: self.shutdown,
             ClientAddresses: ClientAddresses.from_entries(self.settings.trusted_proxies),
             SessionTokens: tokens, AuthCookies: AuthCookies.from_settings(self.settings),
-            CallerSources: CallerSources(clock=self.clock, session_factory=self.session_factory,
+            CallerSources: CallerSources(clock=self.clock,
+                                         session_factory=self.read_session_factory,
                                          callers=self.callers, tokens=tokens),
         })
 
@@ -112,6 +124,8 @@ class Runtime:
             for teardown in teardowns:
                 await teardown()
         finally:
+            if self.reader.sync_engine.pool is not self.engine.sync_engine.pool:
+                await self.reader.dispose()
             await self.engine.dispose()
 
     async def _release_in_process(self) -> None:
@@ -153,11 +167,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
                   ids: IdSource | None = None) -> Runtime:
     clock = clock or SystemClock()
     ids = ids or UuidSource()
-    engine = make_engine(settings.database_url, deadlines=DatabaseDeadlines(
+    deadlines = DatabaseDeadlines(
         connect_seconds=settings.db_connect_timeout_seconds,
         statement_seconds=settings.db_statement_timeout_seconds,
-        pool_seconds=settings.db_pool_timeout_seconds))
+        pool_seconds=settings.db_pool_timeout_seconds)
+    engine = make_engine(settings.database_url, deadlines=deadlines)
     session_factory = make_session_factory(engine)
+    reader = make_reader_engine(settings.database_url, engine, deadlines=deadlines)
+    read_session_factory = make_read_session_factory(reader)
     audit_key = settings.resolved_audit_key().encode()
     install_chain(session_factory, audit_key)
     metrics = Metrics()
@@ -170,7 +187,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
 
     return Runtime(
         settings=settings, clock=clock, ids=ids, engine=engine,
-        session_factory=session_factory, secret_key=settings.resolved_secret_key(),
+        session_factory=session_factory, reader=reader,
+        read_session_factory=read_session_factory, secret_key=settings.resolved_secret_key(),
         metrics=metrics, fhir=fhir, compositions=compositions,
         mailer=build_mailer(settings, session_factory, clock),
         events=events,
@@ -184,12 +202,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         limiter=RateLimiter(settings),
         callers=callers,
         # The embedded stores answer when the database does; external ones are asked.
-        health=HealthProbes({"auth_db": partial(database_answers, session_factory),
+        health=HealthProbes({"auth_db": partial(database_answers, read_session_factory),
                              "fhir": fhir.ping,
                              "ehrbase": compositions.ping},
                             ready=_readiness(events, session_factory)),
+        # The checkpointer only reads: on SQLite it no longer waits for the writer's
+        # connection, which sustained load could hold past the pool timeout.
         audit_checkpoints=AuditCheckpointer(
-            session_factory, audit_key, settings.audit_checkpoint_file, clock,
+            read_session_factory, audit_key, settings.audit_checkpoint_file, clock,
             settings.audit_checkpoint_seconds),
         shutdown=ShutdownNotice(),
     )

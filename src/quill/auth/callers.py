@@ -18,7 +18,8 @@ from quill.clock import Clock
 @dataclass(frozen=True, slots=True)
 class CallerSources:
     clock: Clock
-    # For a cache miss outside any request session (see quill.auth.deps.get_caller).
+    # Read-only sessions, for a cache miss outside any request session (see
+    # quill.auth.deps.get_caller).
     session_factory: async_sessionmaker[AsyncSession]
     callers: CallerCache
     tokens: SessionTokens

@@ -21,7 +21,7 @@ from quill.auth.callers import CallerSources
 from quill.auth.cookies import ACCESS_COOKIE, CSRF_COOKIE
 from quill.auth.sessions import live_session
 from quill.auth.tokens import TokenError, TokenType
-from quill.db.session import unit_of_work
+from quill.db.session import read_only
 from quill.errors import Forbidden, Unauthenticated
 from quill.identity.caller import SESSION_GONE, Caller, UserIdentity
 from quill.identity.models import User
@@ -93,7 +93,7 @@ async def resolve_caller(request: Request, db: AsyncSession | None, *,
         if db is not None:
             resolved = await _resolve(db, sources, token, now)
         else:
-            async with unit_of_work(sources.session_factory) as own:
+            async with read_only(sources.session_factory) as own:
                 resolved = await _resolve(own, sources, token, now)
     if via_cookie and request.method not in SAFE_METHODS:
         presented = (request.headers.get(CSRF_HEADER) if presented_csrf is None

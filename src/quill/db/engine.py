@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from quill.db.faults import install_outage_mapping
 
@@ -154,6 +155,56 @@ def _liveness_check(dialect: Any, idle_ping_seconds: float) -> Any:
             raise sa_exc.DisconnectionError("pooled connection failed its ping") from error
 
     return check
+
+
+# Connections of a process that only read, on SQLite: WAL lets each read beside the writer.
+SQLITE_READERS = 4
+
+
+def make_reader_engine(url: str, writer: AsyncEngine, *,
+                       deadlines: DatabaseDeadlines | None = None) -> AsyncEngine:
+    """Connections for work that only reads: no transaction is ever begun on them.
+
+    On PostgreSQL this is the writer's pool in autocommit, which saves the BEGIN and COMMIT
+    round trips; each statement still reads committed data as of its start, exactly as in
+    the writer's READ COMMITTED transactions. On SQLite it is a pool of its own without
+    BEGIN IMMEDIATE: a read needs neither the write lock nor the one writer connection, so
+    it no longer queues behind requests that write.
+    """
+    target = async_url(url)
+    if target.get_backend_name() != "sqlite":
+        return writer.execution_options(isolation_level="AUTOCOMMIT")
+    deadlines = deadlines or DatabaseDeadlines()
+    engine = create_async_engine(target, pool_size=SQLITE_READERS, max_overflow=0,
+                                 pool_timeout=deadlines.pool_seconds)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    install_outage_mapping(engine)
+    return engine
+
+
+def _refuse_writes(state: Any) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        writes = statement.text.lstrip()[:6].upper() != "SELECT"
+    else:
+        writes = state.is_insert or state.is_update or state.is_delete
+    if writes:
+        raise RuntimeError("a read-only session was asked to write")
+
+
+def _refuse_flush(_session: Any, _context: Any, _instances: Any) -> None:
+    raise RuntimeError("a read-only session was asked to write")
+
+
+def make_read_session_factory(reader: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the reader engine. A write through one raises at once: without a
+    transaction it would commit statement by statement, and the audit chain is not
+    installed on these sessions, so recording an entry fails as well."""
+    factory = make_session_factory(reader)
+    session_class = factory.kw["sync_session_class"]
+    event.listen(session_class, "do_orm_execute", _refuse_writes)
+    event.listen(session_class, "before_flush", _refuse_flush)
+    return factory
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

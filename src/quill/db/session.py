@@ -43,6 +43,20 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
     await session.close()
 
 
+@asynccontextmanager
+async def read_only(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session of a read-only factory (see make_read_session_factory): nothing to commit,
+    so it is only closed, which hands its connection back to the pool. After a failure
+    (a lost connection, say) it is discarded as a unit of work's would be."""
+    session = factory()
+    try:
+        yield session
+    except BaseException:
+        await _discard(session)
+        raise
+    await session.close()
+
+
 async def _discard(session: AsyncSession) -> None:
     """Roll back and close; a database that is gone cannot roll back, and the server
     drops the transaction with the connection, so that failure is only logged."""

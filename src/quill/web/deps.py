@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.audit.service import Auditor
-from quill.db.session import unit_of_work
+from quill.db.session import read_only, unit_of_work
 from quill.web.client_address import ClientAddresses
 from quill.web.observability import request_id_of
 from quill.web.wiring import Platform, platform_of, wiring_of
@@ -36,6 +36,17 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit happens before the response leaves, so a client never sees
 # a success for a transaction that then failed to commit.
 DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
+
+
+async def get_read_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """For routes that only read: no transaction, so no BEGIN or COMMIT, and on SQLite no
+    wait for the write lock. A write through this session raises."""
+    async with read_only(platform_of(request).read_session_factory) as session:
+        request.state.db = session
+        yield session
+
+
+ReadDbSession = Annotated[AsyncSession, Depends(get_read_db_session, scope="function")]
 
 
 def request_state(request: Request) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class Platform:
     clock: Clock
     ids: IdSource
     session_factory: async_sessionmaker[AsyncSession]
+    # Sessions that never begin a transaction, for requests that only read.
+    read_session_factory: async_sessionmaker[AsyncSession]
     fhir: FhirGateway
     compositions: CompositionGateway
     mailer: Mailer
