@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from quill.messaging.models import Conversation
-from quill.messaging.repository import MessageRow, ParticipantRow
+from quill.messaging.repository import ConversationRecord, MessageRow, ParticipantRow
 from quill.messaging.schemas import (
     ConversationDetailOut,
     ConversationListOut,
@@ -35,7 +34,7 @@ def message_out(row: MessageRow) -> MessageOut:
     )
 
 
-def _base(conversation: Conversation, participants: list[ParticipantRow],
+def _base(conversation: ConversationRecord, participants: list[ParticipantRow],
           is_participant: bool, can_write: bool) -> dict[str, object]:
     return {
         "id": conversation.id, "fhir_conversation_id": conversation.fhir_conversation_id,
