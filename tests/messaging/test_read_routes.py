@@ -1,5 +1,6 @@
 """The read routes over statements built once per user and shape: each request's filters and
-cursor are its own, and reading a thread costs two statements of its own."""
+cursor are its own, the bodies are exactly what their response models send, and reading a
+thread costs two statements of its own."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic import TypeAdapter
 
+from quill.messaging.schemas import ConversationDetailOut, ConversationListOut, ParticipantOut
 from tests.helpers import runtime_of
 from tests.messaging.support import messaging_world, start_thread
 from tests.statements import count_statements
@@ -64,6 +67,37 @@ async def test_filters_and_cursors_bind_each_requests_values(app: FastAPI,
     second = await listed(f"/api/patients/{a}/conversations?limit=1&cursor={first['next_cursor']}")
     assert _subjects(first) + _subjects(second) == [s for s in everything if s[0] == "A"]
     assert second["next_cursor"] is None
+
+
+async def test_bodies_are_exactly_what_their_response_models_send(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await messaging_world(app)
+    staff = world.headers["staff_same"]
+    thread = await start_thread(client, world, subject=None,
+                                participant_ids=[world.users["admin"].id])
+    tid = thread["id"]
+    reply = await client.post(f"/api/conversations/{tid}/messages", headers=world.headers["admin"],
+                              json={"body": "Seen, repeat the test tomorrow."})
+    assert reply.status_code == 200, reply.text
+    await start_thread(client, world, subject="Second")
+    listing: TypeAdapter[Any] = TypeAdapter(ConversationListOut)
+    detail: TypeAdapter[Any] = TypeAdapter(ConversationDetailOut)
+    people: TypeAdapter[Any] = TypeAdapter(list[ParticipantOut])
+    for path, adapter in (("/api/conversations", listing),
+                          (f"/api/patients/{world.patient_a}/conversations", listing),
+                          (f"/api/conversations/{tid}", detail),
+                          (f"/api/conversations/{tid}/participants", people)):
+        response = await client.get(path, headers=staff)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        # Same fields, order, types and formats: the model's own round trip changes nothing.
+        assert adapter.dump_json(adapter.validate_json(response.content)) == response.content
+    body = (await client.get(f"/api/conversations/{tid}", headers=staff)).json()
+    assert body["subject"] is None
+    assert [m["body"] for m in body["messages"]] == ["Potassium is 5.9, please review.",
+                                                    "Seen, repeat the test tomorrow."]
+    assert [p["username"] for p in body["participants"]] == ["m-staff_same", "m-admin"]
 
 
 async def test_reading_a_thread_sends_two_statements_of_its_own(
