@@ -50,8 +50,8 @@ USERS: Table = User.__table__  # type: ignore[assignment]
 
 
 # What reads return are named tuples: immutable like the frozen dataclasses elsewhere, but
-# made without a setattr per field and as one object each (a dataclass is two, and the
-# garbage collector's full passes in a 200-thread listing grew with the count).
+# made without a setattr per field and as one object each (a dataclass also has its dict);
+# a 200-thread listing makes over a thousand of them.
 class ConversationRecord(NamedTuple):
     """A thread's own columns as plain values: what reads show, never written back."""
 
