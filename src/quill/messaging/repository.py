@@ -1,4 +1,9 @@
-"""Queries over the projection. Listing counts and previews are computed in SQL."""
+"""Queries over the projection. Listing counts and previews are computed in SQL.
+
+Reads that change nothing select plain columns into named tuples (no ORM entities, no
+identity map), with statements built once per user and shape and run with bound values:
+building a listing's statement cost more than running it. Writes load ORM entities.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
+    Table,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -34,18 +42,66 @@ from quill.messaging.models import Conversation, ConversationParticipant, Messag
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 100
 
+# The tables themselves, for the plain-column reads.
+THREADS: Table = Conversation.__table__  # type: ignore[assignment]  # a declarative Table
+MEMBERS: Table = ConversationParticipant.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+USERS: Table = User.__table__  # type: ignore[assignment]
 
-@dataclass(frozen=True)
-class ConversationRow:
-    conversation: Conversation
+
+# What reads return are named tuples: immutable like the frozen dataclasses elsewhere, but
+# made without a setattr per field and as one object each (a dataclass also has its dict);
+# a 200-thread listing makes over a thousand of them.
+class ConversationRecord(NamedTuple):
+    """A thread's own columns as plain values: what reads show, never written back."""
+
+    id: int
+    fhir_conversation_id: str
+    patient_id: str
+    subject: str | None
+    status: str
+    include_patient_as_participant: bool
+    created_at: datetime
+    updated_at: datetime
+    last_message_id: int | None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> ConversationRecord:
+        """The values of a loaded (perhaps just changed) thread."""
+        return cls(conversation.id, conversation.fhir_conversation_id,
+                   conversation.patient_id, conversation.subject, conversation.status,
+                   conversation.include_patient_as_participant, conversation.created_at,
+                   conversation.updated_at, conversation.last_message_id)
+
+
+# In ConversationRecord's field order: a row's first columns are the record.
+RECORD_COLUMNS = (THREADS.c.id, THREADS.c.fhir_conversation_id, THREADS.c.patient_id,
+                  THREADS.c.subject, THREADS.c.status,
+                  THREADS.c.include_patient_as_participant, THREADS.c.created_at,
+                  THREADS.c.updated_at, THREADS.c.last_message_id)
+RECORD_WIDTH = len(RECORD_COLUMNS)
+
+
+class MessageRecord(NamedTuple):
+    """A message's columns as plain values."""
+
+    id: int
+    fhir_communication_id: str
+    sender_id: int | None
+    body: str
+    amends_id: int | None
+    created_at: datetime
+
+
+class ConversationRow(NamedTuple):
+    conversation: ConversationRecord
     is_participant: bool
     unread_count: int
     last_message_preview: str | None
     last_message_time: datetime | None
 
 
-@dataclass(frozen=True)
-class ParticipantRow:
+class ParticipantRow(NamedTuple):
     conversation_id: int
     user_id: int
     username: str
@@ -55,9 +111,9 @@ class ParticipantRow:
     last_read_at: datetime | None
 
 
-@dataclass(frozen=True)
-class MessageRow:
-    message: Message
+class MessageRow(NamedTuple):
+    # The entity itself right after a post; plain values when a thread is read.
+    message: Message | MessageRecord
     sender_username: str | None
     sender_full_name: str | None
 
@@ -68,30 +124,21 @@ class ConversationPage:
     next_cursor: str | None
 
 
-def _unread_count(user_id: int, last_read: Any) -> Any:
-    return (
-        select(func.count(Message.id))
-        .where(
-            Message.conversation_id == Conversation.id,
-            Message.created_at > func.coalesce(last_read, EPOCH),
-            func.coalesce(Message.sender_id, 0) != user_id,
-        )
-        .scalar_subquery()
-    )
-
-
 # Module-level aliases: immutable constructs, shared by every statement.
-MINE = aliased(ConversationParticipant, name="mine")
-LAST = aliased(Message, name="last_message")
 P = ConversationParticipant
-# An alias built per call cost more than the rest of a thread read: adapting the entity's
-# columns to a fresh alias is a walk over the mapper on every request.
-SENDER = aliased(User, name="sender")
-
-
 # Its own alias: inside a listing that walks the participant rows, an unaliased probe
 # would correlate with the outer query's rows instead of looking up the caller's own.
 MEMBER = aliased(ConversationParticipant, name="member")
+MINE = MEMBERS.alias("mine")
+LAST = MESSAGES.alias("last_message")
+SENDER = USERS.alias("sender")
+
+# Who asks, as far as the visibility rule cares: level, user id, own patient record.
+Viewer = tuple[PermissionLevel, int, str | None]
+
+
+def viewer_of(caller: Caller) -> Viewer:
+    return caller.level, caller.user_id, caller.fhir_patient_id
 
 
 def thread_visibility(caller: Caller) -> ColumnElement[bool] | None:
@@ -103,7 +150,7 @@ def thread_visibility(caller: Caller) -> ColumnElement[bool] | None:
     the staff's own discussion is never theirs to read. Reads, lists, posts and live events
     all ask this rule.
     """
-    return _thread_visibility(caller.level, caller.user_id, caller.fhir_patient_id)
+    return _thread_visibility(*viewer_of(caller))
 
 
 # Built once per user and reused by every statement that asks: constructing these EXISTS
@@ -130,11 +177,53 @@ def _or_everything(rule: ColumnElement[bool] | None) -> ColumnElement[bool]:
 
 async def visible_conversation(db: AsyncSession, caller: Caller, conversation_id: int
                                ) -> Conversation | None:
+    """The thread's entity, for changing it; None when the caller may not see it."""
     query = select(Conversation).where(Conversation.id == conversation_id)
     rule = thread_visibility(caller)
     if rule is not None:
         query = query.where(rule)
     return (await db.execute(query)).scalar_one_or_none()
+
+
+PARTICIPANT_COLUMNS = (MEMBERS.c.conversation_id, MEMBERS.c.user_id, USERS.c.username,
+                       USERS.c.full_name, MEMBERS.c.role, MEMBERS.c.joined_at,
+                       MEMBERS.c.last_read_at)
+
+
+def _participant(conversation_id: int, user_id: int, username: str, full_name: str | None,
+                 role: str, joined_at: datetime, last_read_at: datetime | None
+                 ) -> ParticipantRow:
+    return ParticipantRow(conversation_id, user_id, username, full_name or username, role,
+                          joined_at, last_read_at)
+
+
+# Per user, like the rule it holds (about 13 KB each): a user it no longer holds pays one
+# build (a millisecond) on their next read.
+@lru_cache(maxsize=1024)
+def _thread_with_participants(viewer: Viewer) -> Select[Any]:
+    # Flat outer joins: SQLite would materialise a nested (participants JOIN users) whole.
+    # A participant's user always exists (the row is deleted with the user).
+    query = (select(*RECORD_COLUMNS, *PARTICIPANT_COLUMNS)
+             .select_from(THREADS
+                          .outerjoin(MEMBERS, MEMBERS.c.conversation_id == THREADS.c.id)
+                          .outerjoin(USERS, USERS.c.id == MEMBERS.c.user_id))
+             .where(THREADS.c.id == bindparam("conversation_id", type_=Integer)))
+    rule = _thread_visibility(*viewer)
+    if rule is not None:
+        query = query.where(rule)
+    return query.order_by(MEMBERS.c.id)
+
+
+async def visible_thread(db: AsyncSession, caller: Caller, conversation_id: int
+                         ) -> tuple[ConversationRecord, list[ParticipantRow]] | None:
+    """A thread the caller may see and its participants, in one statement; else None."""
+    rows = (await db.execute(_thread_with_participants(viewer_of(caller)),
+                             {"conversation_id": conversation_id})).all()
+    if not rows:
+        return None
+    participants = [_participant(*row[RECORD_WIDTH:]) for row in rows
+                    if row[RECORD_WIDTH + 1] is not None]
+    return ConversationRecord(*rows[0][:RECORD_WIDTH]), participants
 
 
 async def who_may_see(db: AsyncSession, conversation_id: int, user_ids: Sequence[int]
@@ -157,11 +246,30 @@ async def who_may_see(db: AsyncSession, conversation_id: int, user_ids: Sequence
     return [uid for uid in user_ids if uid in allowed]
 
 
-def _after(cursor: str | None, updated: Any, ident: Any) -> list[ColumnElement[bool]]:
-    if not cursor:
-        return []
-    updated_at, conversation_id = decode_values(cursor, datetime, int)
-    return [or_(updated < updated_at, and_(updated == updated_at, ident < conversation_id))]
+def _page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
+              after_cursor: bool) -> Select[Any]:
+    if participant_only:
+        updated, ident = MEMBERS.c.conversation_updated_at, MEMBERS.c.conversation_id
+        query = (select(ident.label("id"))
+                 .select_from(MEMBERS.join(THREADS, THREADS.c.id == ident))
+                 .where(MEMBERS.c.user_id == user_id))
+    else:
+        updated, ident = THREADS.c.updated_at, THREADS.c.id
+        query = select(ident)
+    query = query.where(*filters)
+    if after_cursor:
+        after_updated = bindparam("after_updated", type_=updated.type)
+        query = query.where(or_(updated < after_updated, and_(
+            updated == after_updated, ident < bindparam("after_id", type_=Integer))))
+    return (query.order_by(updated.desc(), ident.desc())
+            .limit(bindparam("page_size", type_=Integer)))
+
+
+def _page_values(cursor: str | None, limit: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"page_size": limit + 1}
+    if cursor:
+        values["after_updated"], values["after_id"] = decode_values(cursor, datetime, int)
+    return values
 
 
 def page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
@@ -174,31 +282,39 @@ def page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnEleme
     costs the same whether the user is in 100 threads or 100,000. Otherwise (one
     patient's threads) the ``(patient_id, updated_at, id)`` index of conversations serves.
     """
-    if participant_only:
-        updated, ident = P.conversation_updated_at, P.conversation_id
-        query = (select(ident.label("id"))
-                 .join(Conversation, Conversation.id == ident)
-                 .where(P.user_id == user_id))
-    else:
-        updated, ident = Conversation.updated_at, Conversation.id
-        query = select(ident)
-    query = query.where(*filters, *_after(cursor, updated, ident))
-    return query.order_by(updated.desc(), ident.desc()).limit(limit + 1)
+    return _page_ids(user_id, participant_only, filters, bool(cursor)).params(
+        _page_values(cursor, limit))
 
 
-def _listing(user_id: int, page: Any) -> Select[Any]:
+# One statement per user and shape (which filters, whether after a cursor), reused with
+# the page's values bound: built per request, it cost more than the database's work. About
+# 40 KB each, so the recently active users' shapes are kept, not everyone's.
+@lru_cache(maxsize=256)
+def _listing(user_id: int, participant_only: bool, viewer: Viewer | None, by_status: bool,
+             by_patient: bool, after_cursor: bool) -> Select[Any]:
+    rule = None if viewer is None else _thread_visibility(*viewer)
+    filters = [] if rule is None else [rule]
+    if by_status:
+        filters.append(THREADS.c.status == bindparam("status", type_=THREADS.c.status.type))
+    if by_patient:
+        filters.append(THREADS.c.patient_id == bindparam("patient_id",
+                                                         type_=THREADS.c.patient_id.type))
+    page = _page_ids(user_id, participant_only, filters, after_cursor).subquery()
+    unread = (select(func.count(MESSAGES.c.id))
+              .where(MESSAGES.c.conversation_id == THREADS.c.id,
+                     MESSAGES.c.created_at > func.coalesce(MINE.c.last_read_at, EPOCH),
+                     func.coalesce(MESSAGES.c.sender_id, 0) != user_id)
+              .scalar_subquery())
     return (
-        select(
-            Conversation,
-            MINE.id.is_not(None).label("is_participant"),
-            _unread_count(user_id, MINE.last_read_at).label("unread"),
-            func.substr(LAST.body, 1, PREVIEW_CHARS).label("preview"),
-            LAST.created_at.label("last_time"),
-        )
-        .join(page, page.c.id == Conversation.id)
-        .outerjoin(MINE, and_(MINE.conversation_id == Conversation.id, MINE.user_id == user_id))
-        .outerjoin(LAST, LAST.id == Conversation.last_message_id)
-        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        select(*RECORD_COLUMNS, MINE.c.id.is_not(None).label("is_participant"),
+               unread.label("unread"), func.substr(LAST.c.body, 1, PREVIEW_CHARS),
+               LAST.c.created_at)
+        .select_from(
+            THREADS.join(page, page.c.id == THREADS.c.id)
+            .outerjoin(MINE, and_(MINE.c.conversation_id == THREADS.c.id,
+                                  MINE.c.user_id == user_id))
+            .outerjoin(LAST, LAST.c.id == THREADS.c.last_message_id))
+        .order_by(THREADS.c.updated_at.desc(), THREADS.c.id.desc())
     )
 
 
@@ -207,23 +323,44 @@ async def list_conversations(
     user_id: int,
     *,
     participant_only: bool,
-    filters: Sequence[ColumnElement[bool]] = (),
+    seen_by: Caller | None = None,
+    status: str | None = None,
+    patient_id: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> ConversationPage:
-    """Threads by latest activity (newest first), keyset-paged on (updated_at, id)."""
-    page = page_ids(user_id, participant_only, filters, cursor, limit).subquery()
-    result = (await db.execute(_listing(user_id, page))).all()
+    """Threads by latest activity (newest first), keyset-paged on (updated_at, id).
+
+    ``user_id``'s own threads (``participant_only``) or every thread, with their
+    participation and unread counts, narrowed to what ``seen_by`` may see (None: no rule,
+    for callers that decided access already), a status and a patient.
+    """
+    viewer = None if seen_by is None else viewer_of(seen_by)
+    statement = _listing(user_id, participant_only, viewer, status is not None,
+                         patient_id is not None, bool(cursor))
+    values = _page_values(cursor, limit)
+    if status is not None:
+        values["status"] = status
+    if patient_id is not None:
+        values["patient_id"] = patient_id
+    result = (await db.execute(statement, values)).all()
     rows = [
-        ConversationRow(r[0], bool(r.is_participant), int(r.unread or 0) if r.is_participant
-                        else 0, r.preview, r.last_time)
-        for r in result[:limit]
+        ConversationRow(ConversationRecord(*record), bool(is_participant),
+                        int(unread or 0) if is_participant else 0, preview, last_time)
+        for *record, is_participant, unread, preview, last_time in result[:limit]
     ]
     next_cursor = None
     if len(result) > limit:
         tail = rows[-1].conversation
         next_cursor = encode_values(tail.updated_at, tail.id)
     return ConversationPage(rows, next_cursor)
+
+
+_PARTICIPANTS = (select(*PARTICIPANT_COLUMNS)
+                 .select_from(MEMBERS.join(USERS, USERS.c.id == MEMBERS.c.user_id))
+                 .where(MEMBERS.c.conversation_id.in_(bindparam("conversation_ids",
+                                                               expanding=True)))
+                 .order_by(MEMBERS.c.conversation_id, MEMBERS.c.id))
 
 
 async def participants_of(
@@ -233,19 +370,9 @@ async def participants_of(
     grouped: dict[int, list[ParticipantRow]] = {cid: [] for cid in conversation_ids}
     if not conversation_ids:
         return grouped
-    # Plain rows, not ORM entities: the participants are only shown, never changed here.
-    query = (
-        select(P.conversation_id, P.user_id, User.username, User.full_name, P.role,
-               P.joined_at, P.last_read_at)
-        .join(User, User.id == P.user_id)
-        .where(P.conversation_id.in_(conversation_ids))
-        .order_by(P.conversation_id, P.id)
-    )
-    for conversation_id, user_id, username, full_name, role, joined_at, last_read_at in (
-            await db.execute(query)).all():
-        grouped[conversation_id].append(ParticipantRow(
-            conversation_id, user_id, username, full_name or username, role, joined_at,
-            last_read_at))
+    for row in (await db.execute(_PARTICIPANTS,
+                                 {"conversation_ids": list(conversation_ids)})).all():
+        grouped[row[0]].append(_participant(*row))
     return grouped
 
 
@@ -272,11 +399,16 @@ async def participant_ids(db: AsyncSession, conversation_id: int) -> list[int]:
     return [int(uid) for uid in rows.scalars()]
 
 
+_MESSAGES = (select(MESSAGES.c.id, MESSAGES.c.fhir_communication_id, MESSAGES.c.sender_id,
+                    MESSAGES.c.body, MESSAGES.c.amends_id, MESSAGES.c.created_at,
+                    SENDER.c.username, SENDER.c.full_name)
+             .select_from(MESSAGES.outerjoin(SENDER, SENDER.c.id == MESSAGES.c.sender_id))
+             .where(MESSAGES.c.conversation_id == bindparam("conversation_id", type_=Integer))
+             .order_by(MESSAGES.c.created_at, MESSAGES.c.id))
+
+
 async def messages_of(db: AsyncSession, conversation_id: int) -> list[MessageRow]:
     """A thread's messages, oldest first, with their senders' names."""
-    rows = await db.execute(
-        select(Message, SENDER.username, SENDER.full_name)
-        .outerjoin(SENDER, SENDER.id == Message.sender_id)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(Message.created_at, Message.id))
-    return [MessageRow(m, username, full_name) for m, username, full_name in rows.all()]
+    rows = await db.execute(_MESSAGES, {"conversation_id": conversation_id})
+    return [MessageRow(MessageRecord(*message), username, full_name)
+            for *message, username, full_name in rows.all()]

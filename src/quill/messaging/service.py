@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import can_see_patient, ensure_can_see_patient
@@ -27,7 +28,12 @@ from quill.messaging.models import (
     Message,
     ParticipantRole,
 )
-from quill.messaging.repository import ConversationRow, MessageRow, ParticipantRow
+from quill.messaging.repository import (
+    ConversationRecord,
+    ConversationRow,
+    MessageRow,
+    ParticipantRow,
+)
 from quill.messaging.schemas import ConversationCreateIn, MessageIn, ParticipantIn
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -48,9 +54,8 @@ class Notice:
     recipients: tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class ThreadSummary:
-    """A thread as a listing shows it to the caller."""
+class ThreadSummary(NamedTuple):
+    """A thread as a listing shows it to the caller (a named tuple, as the rows it holds)."""
 
     row: ConversationRow
     participants: list[ParticipantRow]
@@ -67,7 +72,7 @@ class ThreadPage:
 class ThreadDetail:
     """A thread with all of its messages, as the caller sees it."""
 
-    conversation: Conversation
+    conversation: ConversationRecord
     participants: list[ParticipantRow]
     is_participant: bool
     can_write: bool
@@ -94,7 +99,8 @@ class MessagingService:
             raise NotFound("Conversation not found")
         return conversation
 
-    def can_write(self, conversation: Conversation, is_participant: bool) -> bool:
+    def can_write(self, conversation: Conversation | ConversationRecord, is_participant: bool
+                  ) -> bool:
         if not is_participant or conversation.status == ConversationStatus.CLOSED:
             return False
         if self.caller.level is PermissionLevel.PATIENT:
@@ -121,27 +127,18 @@ class MessagingService:
                         limit: int, cursor: str | None) -> ThreadPage:
         """The caller's own threads, newest activity first."""
         # Threads the caller can no longer see (access revoked, staff-only) drop out.
-        visible = repo.thread_visibility(self.caller)
-        filters = [] if visible is None else [visible]
-        filters += _status_filter(status)
-        if patient_id is not None:
-            filters.append(Conversation.patient_id == patient_id)
-        page = await repo.list_conversations(self.db, self.caller.user_id,
-                                             participant_only=True, filters=filters,
-                                             limit=limit, cursor=cursor)
+        page = await repo.list_conversations(
+            self.db, self.caller.user_id, participant_only=True, seen_by=self.caller,
+            status=_status_value(status), patient_id=patient_id, limit=limit, cursor=cursor)
         return ThreadPage(await self._summaries(page.rows), page.next_cursor)
 
     async def list_for_patient(self, patient_id: str, *, status: ConversationStatus | None,
                                limit: int, cursor: str | None) -> ThreadPage:
         """Every thread about a patient the caller may see, participant or not; audited."""
         await ensure_can_see_patient(self.db, self.caller, patient_id)
-        visible = repo.thread_visibility(self.caller)
-        filters = [Conversation.patient_id == patient_id, *_status_filter(status)]
-        if visible is not None:
-            filters.append(visible)
-        page = await repo.list_conversations(self.db, self.caller.user_id,
-                                             participant_only=False, filters=filters,
-                                             limit=limit, cursor=cursor)
+        page = await repo.list_conversations(
+            self.db, self.caller.user_id, participant_only=False, seen_by=self.caller,
+            status=_status_value(status), patient_id=patient_id, limit=limit, cursor=cursor)
         await self.auditor.record("conversation.list", "Patient", patient_id,
                                   patient_id=patient_id)
         return ThreadPage(await self._summaries(page.rows), page.next_cursor)
@@ -154,13 +151,21 @@ class MessagingService:
 
     async def read(self, conversation_id: int) -> ThreadDetail:
         """One thread with its messages; audited as a read of the patient's record."""
-        conversation = await self.conversation(conversation_id)
+        found = await repo.visible_thread(self.db, self.caller, conversation_id)
+        if found is None:
+            raise NotFound("Conversation not found")
+        conversation, participants = found
         await self.auditor.record("conversation.read", "Conversation", str(conversation.id),
                                   patient_id=conversation.patient_id)
-        return await self.detail(conversation)
+        return await self._detail(conversation, participants)
 
     async def detail(self, conversation: Conversation) -> ThreadDetail:
-        participants = await self.participants(conversation.id)
+        """A thread just loaded (or changed) as ``read`` shows it."""
+        return await self._detail(ConversationRecord.of(conversation),
+                                  await self.participants(conversation.id))
+
+    async def _detail(self, conversation: ConversationRecord,
+                      participants: list[ParticipantRow]) -> ThreadDetail:
         is_participant = any(p.user_id == self.caller.user_id for p in participants)
         return ThreadDetail(conversation, participants, is_participant,
                             self.can_write(conversation, is_participant),
@@ -172,7 +177,7 @@ class MessagingService:
         is_participant = any(p.user_id == self.caller.user_id for p in participants)
         last = await self.db.get(Message, conversation.last_message_id) \
             if conversation.last_message_id else None
-        row = ConversationRow(conversation, is_participant, 0,
+        row = ConversationRow(ConversationRecord.of(conversation), is_participant, 0,
                               last.body[:repo.PREVIEW_CHARS] if last else None,
                               last.created_at if last else None)
         return ThreadSummary(row, participants, self.can_write(conversation, is_participant))
@@ -382,12 +387,13 @@ class MessagingService:
             self.notices.append(Notice(kind, conversation.id, message_id, tuple(allowed)))
 
 
-def _has_unread(last_read_at: datetime | None, conversation: Conversation) -> bool:
+def _has_unread(last_read_at: datetime | None,
+                conversation: Conversation | ConversationRecord) -> bool:
     """Unread means sent after last_read_at, and no message is newer than the thread's
     updated_at; so with nothing newer, marking read would change nothing and writes
     nothing (the thread page marks read on every view)."""
     return last_read_at is None or last_read_at < conversation.updated_at
 
 
-def _status_filter(status: ConversationStatus | None) -> list[ColumnElement[bool]]:
-    return [] if status is None else [Conversation.status == status.value]
+def _status_value(status: ConversationStatus | None) -> str | None:
+    return None if status is None else status.value

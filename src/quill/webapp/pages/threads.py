@@ -19,6 +19,7 @@ from quill.db.keyset import MAX_CURSOR_LENGTH
 from quill.errors import Conflict, Invalid
 from quill.identity.models import User
 from quill.messaging.models import Conversation, ConversationStatus
+from quill.messaging.repository import ConversationRecord
 from quill.messaging.router import get_after_commit
 from quill.messaging.router import get_service as get_messaging_service
 from quill.messaging.schemas import ConversationCreateIn, MessageIn, ParticipantIn
@@ -147,7 +148,8 @@ async def _thread_page(page: Page, service: MessagingService, detail: ThreadDeta
     }, status_code=status_code)
 
 
-def _may_add(page: Page, conversation: Conversation, is_participant: bool) -> bool:
+def _may_add(page: Page, conversation: Conversation | ConversationRecord, is_participant: bool
+             ) -> bool:
     """Whether to offer adding people: the service lets any participant add someone who
     may see the patient, but only staff can list who that is (GET /api/users)."""
     return (is_participant and page.caller.is_staff
