@@ -117,14 +117,23 @@ async def show_statements(app: Any, scenario: Scenario, headers: dict[str, str])
     def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
         seen.append(" ".join(statement.split())[:240])
 
-    engine = app.state.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    runtime = app.state.runtime
+    # The writer and, where it has a pool of its own (SQLite), the reader; on PostgreSQL
+    # the reader is the writer's engine with options, whose listeners it shares.
+    engines: dict[int, Any] = {}
+    for each in (runtime.engine, runtime.reader):
+        engines.setdefault(id(each.sync_engine.pool), each.sync_engine)
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", record)
     req = scenario.requests[0]
     try:
-        await call(app, req.method, fill(req.path, SCALE.conversations, SCALE.patients),
-                   headers, (req.body or "").encode())
+        for _ in range(2):  # the first may fill caches (the caller's, statements')
+            seen.clear()
+            await call(app, req.method, fill(req.path, SCALE.conversations, SCALE.patients),
+                       headers, (req.body or "").encode())
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines.values():
+            event.remove(engine, "before_cursor_execute", record)
     print(f"{scenario.name}: {len(seen)} statements")
     for statement in seen:
         print("   ", statement)

@@ -4,11 +4,13 @@ thread costs two statements of its own."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from pydantic import TypeAdapter
+from sqlalchemy import text
 
 from quill.messaging.schemas import ConversationDetailOut, ConversationListOut, ParticipantOut
 from tests.helpers import runtime_of
@@ -115,3 +117,24 @@ async def test_reading_a_thread_sends_two_statements_of_its_own(
     assert len(mine) == 2, statements
     hidden = await client.get(f"/api/conversations/{tid}", headers=world.headers["staff_other"])
     assert hidden.status_code == 404
+
+
+async def test_the_thread_list_reads_beside_a_transaction_that_writes(
+        app: FastAPI, client: httpx.AsyncClient, database_url: str) -> None:
+    """GET /api/conversations takes a read-only session: on SQLite it answers while another
+    transaction holds the write lock (it used to wait for the one writer connection until
+    the pool timeout), and on PostgreSQL it begins no transaction."""
+    world = await messaging_world(app)
+    author = world.headers["staff_same"]
+    await start_thread(client, world)
+    runtime = runtime_of(app)
+    async with runtime.session_factory() as writer, writer.begin():
+        await writer.execute(text("UPDATE conversations SET subject = 'held'"))
+        before = runtime.engine.sync_engine.pool.checkedout()  # type: ignore[attr-defined]
+        listed = await asyncio.wait_for(client.get("/api/conversations", headers=author), 5)
+        assert listed.status_code == 200, listed.text
+        # Read before the writer commits: the committed subject, not the held one.
+        assert _subjects(listed.json()) == ["Blood results"]
+        if database_url.startswith("sqlite"):
+            # The writer's single connection stayed with the writer throughout.
+            assert runtime.engine.sync_engine.pool.checkedout() == before == 1  # type: ignore[attr-defined]

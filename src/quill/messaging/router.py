@@ -13,10 +13,13 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Path, Query, Request, Response
 from pydantic_core import to_json
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from quill.audit.service import Auditor
 from quill.auth.deps import AuditorDep, CurrentCaller
 from quill.db.keyset import DEFAULT_LIMIT
 from quill.events.bus import Event, EventBus
+from quill.identity.caller import Caller
 from quill.messaging import views
 from quill.messaging.models import ConversationStatus
 from quill.messaging.schemas import (
@@ -35,7 +38,7 @@ from quill.messaging.service import MessagingService, Notice
 from quill.messaging.views import JsonBody
 from quill.push.notifier import PushNotifier
 from quill.web.clinical import require_clinical_services
-from quill.web.deps import DbSession
+from quill.web.deps import DbSession, ReadDbSession, request_auditor
 from quill.web.keyset import CursorQuery, IdPath, LimitQuery
 from quill.web.routing import api_router
 from quill.web.wiring import platform_of, wiring_of
@@ -43,14 +46,29 @@ from quill.web.wiring import platform_of, wiring_of
 router = api_router(tags=["messaging"], dependencies=[Depends(require_clinical_services)])
 
 
-async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
-                      auditor: AuditorDep) -> MessagingService:
+def _service_on(request: Request, db: AsyncSession, caller: Caller,
+                auditor: Auditor) -> MessagingService:
     platform = platform_of(request)
     return MessagingService(db=db, caller=caller, auditor=auditor, clock=platform.clock,
                             ids=platform.ids, fhir=platform.fhir.store(db))
 
 
+async def get_service(request: Request, db: DbSession, caller: CurrentCaller,
+                      auditor: AuditorDep) -> MessagingService:
+    return _service_on(request, db, caller, auditor)
+
+
 ServiceDep = Annotated[MessagingService, Depends(get_service)]
+
+
+async def get_read_service(request: Request, db: ReadDbSession,
+                           caller: CurrentCaller) -> MessagingService:
+    """For routes that only read and audit nothing: the service on a read-only session
+    (no transaction; recording an audit entry through it would fail)."""
+    return _service_on(request, db, caller, request_auditor(request, db, caller.user_id))
+
+
+ReadServiceDep = Annotated[MessagingService, Depends(get_read_service)]
 StatusFilter = Annotated[ConversationStatus | None, Query()]
 PatientIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 PatientIdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
@@ -103,7 +121,7 @@ async def create_conversation(body: ConversationCreateIn, service: ServiceDep,
 
 @router.get("/conversations", response_model=ConversationListOut)
 async def my_conversations(
-    service: ServiceDep, status: StatusFilter = None, patient_id: PatientIdQuery = None,
+    service: ReadServiceDep, status: StatusFilter = None, patient_id: PatientIdQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None,
 ) -> Response:
     page = await service.list_mine(status=status, patient_id=patient_id, limit=limit,
