@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import os
@@ -148,6 +149,7 @@ async def main_async(args: argparse.Namespace) -> None:
         os.environ.update({k: v for k, v in env.items() if k.startswith("QUILL_")})
         app: Any = create_app(Settings())
         async with app.router.lifespan_context(app):
+            gc.freeze()  # as quill.asgi does for the server's workers
             tokens = {"bench": await login(app, world.bench_username),
                       "busy": await login(app, world.busy_username)}
             names = args.only.split(",") if args.only else [
