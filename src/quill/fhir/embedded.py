@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +48,14 @@ from quill.fhir.sqlsearch import Keyset, count_query, page_query
 from quill.fhir.validation import check_type, invalid_resource, validate_for_write
 
 Method = Literal["POST", "PUT", "DELETE"]
+
+
+# The write path's statements, built once. Core inserts into the tables: the rows are
+# never needed as entities in the session that writes them.
+_RESOURCES: Table = FhirResourceRow.__table__  # type: ignore[assignment]  # a declarative Table
+_INSERT_RESOURCE = insert(_RESOURCES).returning(_RESOURCES.c.pk)
+_INSERT_VERSION = insert(FhirVersionRow.__table__)  # type: ignore[arg-type]
+_INSERT_INDEX = insert(FhirSearchIndexRow.__table__)  # type: ignore[arg-type]
 
 
 def _version_number(version_id: str) -> int:
@@ -86,51 +94,57 @@ class EmbeddedFhirStore:
         stored = {"resourceType": resource["resourceType"], **resource, "id": resource_id,
                   "meta": meta}
         if row is None:
-            row = FhirResourceRow(resource_type=stored["resourceType"], resource_id=resource_id,
-                                  version_id=1, last_updated=now, deleted=False, content=stored)
-            self._db.add(row)
+            # A Core insert: nothing else in the request needs the new row as an entity.
             try:
-                await self._db.flush()
+                pk = (await self._db.execute(_INSERT_RESOURCE, {
+                    "resource_type": stored["resourceType"], "resource_id": resource_id,
+                    "version_id": 1, "last_updated": now, "deleted": False,
+                    "content": stored})).scalar_one()
             except IntegrityError as exc:
                 raise Conflict(f"{stored['resourceType']}/{resource_id} already exists") from exc
         else:
+            pk = row.pk
             row.version_id, row.last_updated = version, now
             row.deleted, row.content = False, stored
             await self._db.execute(delete(FhirSearchIndexRow)
                                    .where(FhirSearchIndexRow.resource_pk == row.pk))
-        await self._add_version(row, method, stored)
-        await self._index(row.pk, stored)
+        await self._add_version(pk, version, now, method, stored)
+        await self._index(pk, stored)
         return copy.deepcopy(stored)
 
-    async def _add_version(self, row: FhirResourceRow, method: Method,
+    async def _add_version(self, pk: int, version: int, last_updated: datetime, method: Method,
                            content: Resource | None) -> None:
-        self._db.add(FhirVersionRow(resource_pk=row.pk, version_id=row.version_id,
-                                    last_updated=row.last_updated, method=method,
-                                    content=content))
-        await self._db.flush()
+        await self._db.execute(_INSERT_VERSION, {
+            "resource_pk": pk, "version_id": version, "last_updated": last_updated,
+            "method": method, "content": content})
 
     async def _index(self, pk: int, resource: Resource) -> None:
+        # Every row names every column (None where a value has none), so the rows go as
+        # one batch rather than one statement per distinct set of columns.
         rows = [{"resource_pk": pk, "resource_type": resource["resourceType"], "param": name,
                  "system": v.system, "value": v.value, "low": v.low, "high": v.high}
                 for name, v in index_values(resource)]
         if rows:
-            await self._db.execute(insert(FhirSearchIndexRow), rows)
+            await self._db.execute(_INSERT_INDEX, rows)
 
     async def _check_references(self, resource: Resource) -> None:
         """Referential integrity: every local reference names a stored, undeleted resource."""
         wanted: dict[str, set[str]] = {}
         for kind, ident in local_references(resource):
             wanted.setdefault(kind, set()).add(ident)
-        missing: list[str] = []
-        for kind, idents in sorted(wanted.items()):
-            present: set[str] = set()
-            if kind in SUPPORTED_TYPES:
-                query = select(FhirResourceRow.resource_id).where(
-                    FhirResourceRow.resource_type == kind,
-                    FhirResourceRow.resource_id.in_(sorted(idents)),
-                    FhirResourceRow.deleted.is_(False))
-                present = set((await self._db.execute(query)).scalars())
-            missing += [f"{kind}/{ident}" for ident in sorted(idents - present)]
+        # One statement for every type referenced; types Quill does not store are missing.
+        asked = {kind: sorted(idents) for kind, idents in sorted(wanted.items())
+                 if kind in SUPPORTED_TYPES}
+        present: set[tuple[str, str]] = set()
+        if asked:
+            query = select(_RESOURCES.c.resource_type, _RESOURCES.c.resource_id).where(
+                _RESOURCES.c.deleted.is_(False),
+                or_(*(and_(_RESOURCES.c.resource_type == kind,
+                           _RESOURCES.c.resource_id.in_(idents))
+                      for kind, idents in asked.items())))
+            present = {(kind, ident) for kind, ident in (await self._db.execute(query)).all()}
+        missing = [f"{kind}/{ident}" for kind, idents in sorted(wanted.items())
+                   for ident in sorted(idents) if (kind, ident) not in present]
         if missing:
             raise invalid_resource(str(resource["resourceType"]), [
                 f"reference {ref} does not point at a stored resource" for ref in missing])
@@ -193,7 +207,7 @@ class EmbeddedFhirStore:
         row.last_updated, row.deleted, row.content = self._now(), True, None
         await self._db.execute(delete(FhirSearchIndexRow)
                                .where(FhirSearchIndexRow.resource_pk == row.pk))
-        await self._add_version(row, "DELETE", None)
+        await self._add_version(row.pk, row.version_id, row.last_updated, "DELETE", None)
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
                      count: int | None = None, cursor: str | None = None) -> SearchPage:
