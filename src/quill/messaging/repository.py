@@ -12,6 +12,8 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
+    case,
     false,
     func,
     literal,
@@ -27,9 +29,14 @@ from sqlalchemy.orm import aliased
 from quill.access.policy import patient_rule
 from quill.db.keyset import decode_values, encode_values
 from quill.identity.caller import Caller
-from quill.identity.levels import PermissionLevel, is_staff
+from quill.identity.levels import PermissionLevel, is_staff, parse_level
 from quill.identity.models import User
-from quill.messaging.models import Conversation, ConversationParticipant, Message
+from quill.messaging.models import (
+    Conversation,
+    ConversationParticipant,
+    Message,
+    ParticipantRole,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 100
@@ -128,33 +135,75 @@ def _or_everything(rule: ColumnElement[bool] | None) -> ColumnElement[bool]:
     return true() if rule is None else rule
 
 
-async def visible_conversation(db: AsyncSession, caller: Caller, conversation_id: int
-                               ) -> Conversation | None:
+async def visible_conversation(db: AsyncSession, caller: Caller, conversation_id: int, *,
+                               lock: bool = False) -> Conversation | None:
+    """``lock``: also lock the row (FOR UPDATE) and load its latest values, for a write."""
     query = select(Conversation).where(Conversation.id == conversation_id)
     rule = thread_visibility(caller)
     if rule is not None:
         query = query.where(rule)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await db.execute(query)).scalar_one_or_none()
 
 
-async def who_may_see(db: AsyncSession, conversation_id: int, user_ids: Sequence[int]
-                      ) -> list[int]:
-    """Of ``user_ids``, the active users who may see the thread now, in the given order.
+@dataclass(frozen=True)
+class Member:
+    """A thread's participant as a write needs them: who they are, and the facts that
+    decide whether they may see the thread (``thread_visibility``'s inputs)."""
 
-    One statement: the rule for each user is one column of a single row.
+    user_id: int
+    is_active: bool
+    level: PermissionLevel
+    fhir_patient_id: str | None
+
+
+_MEMBER_FACTS = (User.id, User.is_active, User.system_permissions, User.fhir_patient_id)
+# Built once: a thread's members in the order they joined, with their accounts' facts.
+_MEMBERS = (select(*_MEMBER_FACTS)
+            .join(P, P.user_id == User.id)
+            .where(P.conversation_id == bindparam("conversation_id"))
+            .order_by(P.id))
+
+
+def _member(user_id: int, is_active: bool, permissions: str, fhir_patient_id: str | None
+            ) -> Member:
+    # The level as ``Caller.level`` reads it from the same column.
+    return Member(user_id, bool(is_active),
+                  parse_level(permissions) or PermissionLevel.PATIENT, fhir_patient_id)
+
+
+async def members(db: AsyncSession, conversation_id: int) -> list[Member]:
+    """A thread's participants, in the order they joined, in one statement."""
+    rows = await db.execute(_MEMBERS, {"conversation_id": conversation_id})
+    return [_member(*row) for row in rows.all()]
+
+
+async def accounts(db: AsyncSession, user_ids: Sequence[int]) -> list[Member]:
+    """The facts of ``user_ids``' accounts, in the given order (unknown ids left out)."""
+    rows = await db.execute(select(*_MEMBER_FACTS).where(User.id.in_(set(user_ids))))
+    found = {member.user_id: member for member in (_member(*row) for row in rows.all())}
+    return [found[uid] for uid in user_ids if uid in found]
+
+
+async def members_who_may_see(db: AsyncSession, conversation_id: int,
+                              people: Sequence[Member]) -> list[int]:
+    """Of ``people``, the ids of the active ones who may see the thread now, in order.
+
+    One statement: the rule for each person is one column of a single row.
     """
-    users = (await db.execute(select(User).where(User.id.in_(set(user_ids)),
-                                                 User.is_active.is_(True)))).scalars().all()
-    if not users:
+    active = {m.user_id: m for m in people if m.is_active}
+    if not active:
         return []
-    columns = [_or_everything(thread_visibility(Caller.of(user))).label(f"u{user.id}")
-               for user in users]
+    columns = [_or_everything(_thread_visibility(m.level, m.user_id, m.fhir_patient_id)
+                              ).label(f"u{m.user_id}")
+               for m in active.values()]
     row = (await db.execute(select(*columns).where(Conversation.id == conversation_id))
            ).one_or_none()
     if row is None:
         return []
-    allowed = {user.id for user, seen in zip(users, row, strict=True) if seen}
-    return [uid for uid in user_ids if uid in allowed]
+    allowed = {uid for uid, seen in zip(active, row, strict=True) if seen}
+    return [m.user_id for m in people if m.user_id in allowed]
 
 
 def _after(cursor: str | None, updated: Any, ident: Any) -> list[ColumnElement[bool]]:
@@ -253,6 +302,28 @@ async def set_last_read(db: AsyncSession, conversation_id: int, user_id: int,
                         moment: datetime) -> None:
     await db.execute(update(P).where(P.conversation_id == conversation_id,
                                      P.user_id == user_id).values(last_read_at=moment))
+
+
+def add_members(db: AsyncSession, conversation_id: int, initiator: int, others: Sequence[int],
+                moment: datetime) -> None:
+    """A new thread's participant rows: its initiator (who has read it) and the others."""
+    db.add(P(conversation_id=conversation_id, user_id=initiator,
+             role=ParticipantRole.INITIATOR.value, joined_at=moment, last_read_at=moment,
+             conversation_updated_at=moment))
+    for uid in others:
+        db.add(P(conversation_id=conversation_id, user_id=uid,
+                 role=ParticipantRole.PARTICIPANT.value, joined_at=moment, last_read_at=None,
+                 conversation_updated_at=moment))
+
+
+async def stamp_activity(db: AsyncSession, conversation_id: int, moment: datetime, *,
+                         reader: int | None = None) -> None:
+    """Every participant's copy of the thread's activity time; with ``reader``, that
+    participant's read time too, in the same statement."""
+    values: dict[str, Any] = {"conversation_updated_at": moment}
+    if reader is not None:
+        values["last_read_at"] = case((P.user_id == reader, moment), else_=P.last_read_at)
+    await db.execute(update(P).where(P.conversation_id == conversation_id).values(values))
 
 
 async def participant(db: AsyncSession, conversation_id: int, user_id: int

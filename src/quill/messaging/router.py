@@ -125,7 +125,8 @@ async def update_status(conversation_id: IdPath, body: StatusUpdateIn, service: 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageOut)
 async def post_message(conversation_id: IdPath, body: MessageIn, service: ServiceDep,
                        after_commit: AfterCommitDep) -> MessageOut:
-    conversation = await service.conversation(conversation_id)
+    # Loaded locked: the post needs the row locked and fresh, and so takes it as it is.
+    conversation = await service.conversation(conversation_id, lock=True)
     posted = await service.post(conversation, body)
     after_commit.announce(service)
     return views.message_out(posted)
