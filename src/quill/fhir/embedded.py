@@ -129,25 +129,31 @@ class EmbeddedFhirStore:
 
     async def _check_references(self, resource: Resource) -> None:
         """Referential integrity: every local reference names a stored, undeleted resource."""
+        _refuse_missing(resource, (await self._lookup(resource)).missing)
+
+    async def _lookup(self, resource: Resource, target: tuple[str, str] | None = None
+                      ) -> _Lookup:
+        """In one statement: which of the resource's local references name no stored,
+        undeleted resource, and whether ``target`` (type, id) has a row at all."""
         wanted: dict[str, set[str]] = {}
         for kind, ident in local_references(resource):
             wanted.setdefault(kind, set()).add(ident)
-        # One statement for every type referenced; types Quill does not store are missing.
-        asked = {kind: sorted(idents) for kind, idents in sorted(wanted.items())
-                 if kind in SUPPORTED_TYPES}
-        present: set[tuple[str, str]] = set()
-        if asked:
-            query = select(_RESOURCES.c.resource_type, _RESOURCES.c.resource_id).where(
-                _RESOURCES.c.deleted.is_(False),
-                or_(*(and_(_RESOURCES.c.resource_type == kind,
-                           _RESOURCES.c.resource_id.in_(idents))
-                      for kind, idents in asked.items())))
-            present = {(kind, ident) for kind, ident in (await self._db.execute(query)).all()}
-        missing = [f"{kind}/{ident}" for kind, idents in sorted(wanted.items())
-                   for ident in sorted(idents) if (kind, ident) not in present]
-        if missing:
-            raise invalid_resource(str(resource["resourceType"]), [
-                f"reference {ref} does not point at a stored resource" for ref in missing])
+        columns = _RESOURCES.c
+        # Types Quill does not store are never asked for: their references are missing.
+        asked = [and_(columns.resource_type == kind, columns.resource_id.in_(sorted(idents)),
+                      columns.deleted.is_(False))
+                 for kind, idents in sorted(wanted.items()) if kind in SUPPORTED_TYPES]
+        if target is not None:
+            asked.append(and_(columns.resource_type == target[0],
+                              columns.resource_id == target[1]))
+        rows = (await self._db.execute(select(
+            columns.resource_type, columns.resource_id, columns.deleted).where(or_(*asked)))
+        ).all() if asked else []
+        present = {(kind, ident) for kind, ident, deleted in rows if not deleted}
+        return _Lookup(
+            missing=[f"{kind}/{ident}" for kind, idents in sorted(wanted.items())
+                     for ident in sorted(idents) if (kind, ident) not in present],
+            target_exists=any((kind, ident) == target for kind, ident, _ in rows))
 
     async def create(self, resource: Resource) -> Resource:
         validate_for_write(resource)
@@ -188,14 +194,19 @@ class EmbeddedFhirStore:
         if not isinstance(resource_id, str):
             raise Invalid("An update needs the resource id")
         check_id(resource_id)
-        row = await self._current(resource["resourceType"], resource_id, lock=True)
+        kind = str(resource["resourceType"])
+        # An update at a new id (every message's Communication) needs no second statement:
+        # only a row that exists is read again, locked.
+        lookup = await self._lookup(resource, (kind, resource_id))
+        row = await self._current(kind, resource_id, lock=True) if lookup.target_exists \
+            else None
         if expected_version is not None:
             current = None if row is None or row.deleted else str(row.version_id)
             if current != expected_version:
                 raise PreconditionFailed({"message": "Version mismatch",
                                           "error_code": "version_conflict",
                                           "current_version": current})
-        await self._check_references(resource)
+        _refuse_missing(resource, lookup.missing)
         return await self._write(resource, resource_id, row, "PUT")
 
     async def delete(self, resource_type: str, resource_id: str) -> None:
@@ -309,6 +320,18 @@ class EmbeddedFhirStore:
         stored = await self.update({**resource, "id": plan.resource_id},
                                    expected_version=plan.expected_version)
         return TransactionResult(stored, created=stored["meta"]["versionId"] == "1")
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    missing: list[str]  # "Type/id" of each local reference to nothing stored
+    target_exists: bool
+
+
+def _refuse_missing(resource: Resource, missing: list[str]) -> None:
+    if missing:
+        raise invalid_resource(str(resource["resourceType"]), [
+            f"reference {ref} does not point at a stored resource" for ref in missing])
 
 
 @dataclass(frozen=True)
