@@ -37,6 +37,7 @@ from quill.messaging.models import (
     Message,
     ParticipantRole,
 )
+from quill.push.models import PushSubscription
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 100
@@ -186,24 +187,42 @@ async def accounts(db: AsyncSession, user_ids: Sequence[int]) -> list[Member]:
     return [found[uid] for uid in user_ids if uid in found]
 
 
-async def members_who_may_see(db: AsyncSession, conversation_id: int,
-                              people: Sequence[Member]) -> list[int]:
-    """Of ``people``, the ids of the active ones who may see the thread now, in order.
+@dataclass(frozen=True)
+class Audience:
+    """Who hears of a change to a thread, in the order asked."""
 
-    One statement: the rule for each person is one column of a single row.
+    recipients: list[int]  # active, and may see the thread now
+    subscribed: list[int]  # of the recipients, those with a push subscription
+
+
+# Built once per user, like the visibility rule: an immutable clause.
+@lru_cache(maxsize=4096)
+def _has_subscription(user_id: int) -> ColumnElement[bool]:
+    return select(literal(1)).where(PushSubscription.user_id == user_id).exists()
+
+
+async def audience(db: AsyncSession, conversation_id: int, people: Sequence[Member]
+                   ) -> Audience:
+    """Of ``people``, who may see the thread now, and of them who could be pushed to.
+
+    One statement: each person's rule and whether they hold a subscription are two
+    columns of a single row. Asking here spares the push notifier a session of its own
+    for the (usual) change none of whose recipients has subscribed.
     """
     active = {m.user_id: m for m in people if m.is_active}
     if not active:
-        return []
-    columns = [_or_everything(_thread_visibility(m.level, m.user_id, m.fhir_patient_id)
-                              ).label(f"u{m.user_id}")
-               for m in active.values()]
+        return Audience([], [])
+    columns = [column for m in active.values() for column in (
+        _or_everything(_thread_visibility(m.level, m.user_id, m.fhir_patient_id)
+                       ).label(f"u{m.user_id}"),
+        _has_subscription(m.user_id).label(f"p{m.user_id}"))]
     row = (await db.execute(select(*columns).where(Conversation.id == conversation_id))
            ).one_or_none()
     if row is None:
-        return []
-    allowed = {uid for uid, seen in zip(active, row, strict=True) if seen}
-    return [m.user_id for m in people if m.user_id in allowed]
+        return Audience([], [])
+    answers = dict(zip(active, zip(row[0::2], row[1::2], strict=True), strict=True))
+    recipients = [m.user_id for m in people if answers.get(m.user_id, (False, False))[0]]
+    return Audience(recipients, [uid for uid in recipients if answers[uid][1]])
 
 
 def _after(cursor: str | None, updated: Any, ident: Any) -> list[ColumnElement[bool]]:

@@ -54,8 +54,9 @@ async def _announce(events: EventBus, push: PushNotifier, notices: tuple[Notice,
         await events.publish(Event.create(
             notice.kind, notice.conversation_id,  # type: ignore[arg-type]
             message_id=notice.message_id, recipients=notice.recipients))
-        if notice.kind == "message.created" and notice.recipients:
-            await push.notify(notice.recipients, notice.conversation_id)
+        # Only recipients with a subscription: for none, the notifier has nothing to read.
+        if notice.kind == "message.created" and notice.subscribed:
+            await push.notify(notice.subscribed, notice.conversation_id)
 
 
 @dataclass(frozen=True)

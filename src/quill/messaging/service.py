@@ -47,6 +47,8 @@ class Notice:
     conversation_id: int
     message_id: int | None
     recipients: tuple[int, ...]
+    # Those recipients who held a push subscription in the changing transaction.
+    subscribed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -378,9 +380,10 @@ class MessagingService:
         was revoked or who left the organisation gets neither the event nor the push.
         """
         await self.db.flush()
-        allowed = await repo.members_who_may_see(self.db, conversation.id, recipients)
-        if allowed:
-            self.notices.append(Notice(kind, conversation.id, message_id, tuple(allowed)))
+        heard = await repo.audience(self.db, conversation.id, recipients)
+        if heard.recipients:
+            self.notices.append(Notice(kind, conversation.id, message_id,
+                                       tuple(heard.recipients), tuple(heard.subscribed)))
 
 
 def _has_unread(last_read_at: datetime | None, conversation: Conversation) -> bool:
