@@ -1,4 +1,5 @@
-"""Posting a message: what it writes, and that it reads and writes each thing once."""
+"""Posting a message (and changing a status): what it writes, and that it reads and writes
+each thing once."""
 
 from __future__ import annotations
 
@@ -109,3 +110,26 @@ async def test_a_post_stamps_the_thread_and_marks_it_read_for_the_sender_only(
     expected = sorted(name for name, _ in index_values(communication.content))
     assert len(expected) >= 3
     assert sorted(indexed) == expected
+
+
+async def test_a_status_change_stamps_the_participants_and_marks_nobody_read(
+        app: FastAPI, client: httpx.AsyncClient, clock: Any) -> None:
+    world = await messaging_world(app)
+    thread = await start_thread(client, world, participant_ids=[world.users["admin"].id])
+    runtime = runtime_of(app)
+    query = (select(ConversationParticipant.user_id, ConversationParticipant.last_read_at,
+                    ConversationParticipant.conversation_updated_at)
+             .where(ConversationParticipant.conversation_id == thread["id"]))
+    async with runtime.session_factory() as db:
+        before = {user_id: read for user_id, read, _ in (await db.execute(query)).all()}
+    clock.advance(minutes=1)
+    changed = await client.patch(f"/api/conversations/{thread['id']}",
+                                 json={"status": "resolved"}, headers=world.headers["admin"])
+    assert changed.status_code == 200, changed.text
+    async with runtime.session_factory() as db:
+        conversation = await db.get(Conversation, thread["id"])
+        assert conversation is not None
+        after = (await db.execute(query)).all()
+    assert {user_id: read for user_id, read, _ in after} == before
+    assert {updated for _, _, updated in after} == {conversation.updated_at}
+    assert conversation.updated_at == clock.now()

@@ -10,9 +10,10 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
-from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -138,17 +139,17 @@ class EmbeddedFhirStore:
         wanted: dict[str, set[str]] = {}
         for kind, ident in local_references(resource):
             wanted.setdefault(kind, set()).add(ident)
-        columns = _RESOURCES.c
         # Types Quill does not store are never asked for: their references are missing.
-        asked = [and_(columns.resource_type == kind, columns.resource_id.in_(sorted(idents)),
-                      columns.deleted.is_(False))
-                 for kind, idents in sorted(wanted.items()) if kind in SUPPORTED_TYPES]
-        if target is not None:
-            asked.append(and_(columns.resource_type == target[0],
-                              columns.resource_id == target[1]))
-        rows = (await self._db.execute(select(
-            columns.resource_type, columns.resource_id, columns.deleted).where(or_(*asked)))
-        ).all() if asked else []
+        asked = sorted(kind for kind in wanted if kind in SUPPORTED_TYPES)
+        rows: list[Any] = []
+        if asked or target is not None:
+            params: dict[str, Any] = {"target_type": None, "target_id": None}
+            for number, kind in enumerate(asked):
+                params[f"type_{number}"], params[f"ids_{number}"] = kind, sorted(wanted[kind])
+            if target is not None:
+                params["target_type"], params["target_id"] = target
+            rows = list((await self._db.execute(
+                _lookup_query(len(asked), target is not None), params)).all())
         present = {(kind, ident) for kind, ident, deleted in rows if not deleted}
         return _Lookup(
             missing=[f"{kind}/{ident}" for kind, idents in sorted(wanted.items())
@@ -320,6 +321,23 @@ class EmbeddedFhirStore:
         stored = await self.update({**resource, "id": plan.resource_id},
                                    expected_version=plan.expected_version)
         return TransactionResult(stored, created=stored["meta"]["versionId"] == "1")
+
+
+@lru_cache(maxsize=64)
+def _lookup_query(kinds: int, with_target: bool) -> Select[Any]:
+    """``_lookup``'s statement, built once per shape: ``kinds`` referenced types, each
+    with its list of ids (one index range per type, where a row-value IN would scan), and
+    the written resource's own (type, id)."""
+    columns = _RESOURCES.c
+    asked = [and_(columns.resource_type == bindparam(f"type_{number}"),
+                  columns.resource_id.in_(bindparam(f"ids_{number}", expanding=True)),
+                  columns.deleted.is_(False))
+             for number in range(kinds)]
+    if with_target:
+        asked.append(and_(columns.resource_type == bindparam("target_type"),
+                          columns.resource_id == bindparam("target_id")))
+    return select(columns.resource_type, columns.resource_id, columns.deleted
+                  ).where(or_(*asked))
 
 
 @dataclass(frozen=True)

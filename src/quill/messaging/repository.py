@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -212,17 +213,24 @@ async def audience(db: AsyncSession, conversation_id: int, people: Sequence[Memb
     active = {m.user_id: m for m in people if m.is_active}
     if not active:
         return Audience([], [])
-    columns = [column for m in active.values() for column in (
-        _or_everything(_thread_visibility(m.level, m.user_id, m.fhir_patient_id)
-                       ).label(f"u{m.user_id}"),
-        _has_subscription(m.user_id).label(f"p{m.user_id}"))]
-    row = (await db.execute(select(*columns).where(Conversation.id == conversation_id))
-           ).one_or_none()
+    query = _audience_query(tuple(active.values()))
+    row = (await db.execute(query, {"conversation_id": conversation_id})).one_or_none()
     if row is None:
         return Audience([], [])
     answers = dict(zip(active, zip(row[0::2], row[1::2], strict=True), strict=True))
     recipients = [m.user_id for m in people if answers.get(m.user_id, (False, False))[0]]
     return Audience(recipients, [uid for uid in recipients if answers[uid][1]])
+
+
+# Built once per group of people (a thread's members, usually): the rules are SQL,
+# evaluated when the statement runs, so a reused statement follows every change.
+@lru_cache(maxsize=1024)
+def _audience_query(people: tuple[Member, ...]) -> Select[*tuple[Any, ...]]:
+    columns = [column for m in people for column in (
+        _or_everything(_thread_visibility(m.level, m.user_id, m.fhir_patient_id)
+                       ).label(f"u{m.user_id}"),
+        _has_subscription(m.user_id).label(f"p{m.user_id}"))]
+    return select(*columns).where(Conversation.id == bindparam("conversation_id"))
 
 
 def _after(cursor: str | None, updated: Any, ident: Any) -> list[ColumnElement[bool]]:
@@ -335,14 +343,25 @@ def add_members(db: AsyncSession, conversation_id: int, initiator: int, others: 
                  conversation_updated_at=moment))
 
 
+_PARTICIPANT_ROWS: Table = ConversationParticipant.__table__  # type: ignore[assignment]
+_MOMENT = bindparam("moment", type_=_PARTICIPANT_ROWS.c.conversation_updated_at.type)
+# Built once. A Core statement: participant entities a session holds are not refreshed by
+# it (the write paths read participants as rows). A NULL reader matches no row.
+_STAMP_ACTIVITY = (
+    update(_PARTICIPANT_ROWS)
+    .where(_PARTICIPANT_ROWS.c.conversation_id == bindparam("thread"))
+    .values(conversation_updated_at=_MOMENT,
+            last_read_at=case((_PARTICIPANT_ROWS.c.user_id == bindparam("reader"), _MOMENT),
+                              else_=_PARTICIPANT_ROWS.c.last_read_at))
+)
+
+
 async def stamp_activity(db: AsyncSession, conversation_id: int, moment: datetime, *,
                          reader: int | None = None) -> None:
     """Every participant's copy of the thread's activity time; with ``reader``, that
     participant's read time too, in the same statement."""
-    values: dict[str, Any] = {"conversation_updated_at": moment}
-    if reader is not None:
-        values["last_read_at"] = case((P.user_id == reader, moment), else_=P.last_read_at)
-    await db.execute(update(P).where(P.conversation_id == conversation_id).values(values))
+    await db.execute(_STAMP_ACTIVITY, {"thread": conversation_id, "moment": moment,
+                                       "reader": reader})
 
 
 async def participant(db: AsyncSession, conversation_id: int, user_id: int
