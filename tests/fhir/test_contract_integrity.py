@@ -83,6 +83,36 @@ async def test_local_references_must_resolve(store: FhirStore) -> None:
         await store.create(prescription(f"Patient/{pat['id']}"))
 
 
+async def test_an_update_checks_its_references_at_a_new_id_and_an_existing_one(
+        store: FhirStore) -> None:
+    pat = await store.create(patient("Both"))
+    gone = await store.create(patient("Gone"))
+    await store.delete("Patient", gone["id"])
+    pointing = {"url": "urn:quill:test", "valueReference": {"reference": "Communication/none"}}
+    # At a new id: of a stored and a missing reference only the missing one is named.
+    with pytest.raises(Unprocessable) as missing:
+        await store.update({**prescription(f"Patient/{pat['id']}", extension=[pointing]),
+                            "id": "ref-new-1"})
+    assert "Communication/none" in repr(missing.value.detail)
+    assert f"Patient/{pat['id']}" not in repr(missing.value.detail)
+    with pytest.raises(NotFound):
+        await store.read("MedicationRequest", "ref-new-1")
+    # A deleted resource is no target, whether the update creates or replaces.
+    with pytest.raises(Unprocessable):
+        await store.update({**prescription(f"Patient/{gone['id']}"), "id": "ref-new-2"})
+    stored = await store.update({**prescription(f"Patient/{pat['id']}"), "id": "ref-new-2"})
+    assert stored["meta"]["versionId"] == "1"
+    with pytest.raises(Unprocessable):
+        await store.update({**stored, "subject": {"reference": f"Patient/{gone['id']}"}})
+    # A resource may point at itself once it is stored, and not before.
+    link = [{"other": {"reference": "Patient/ref-self"}, "type": "seealso"}]
+    with pytest.raises(Unprocessable):
+        await store.update(patient("Self", id="ref-self", link=link))
+    await store.update(patient("Self", id="ref-self"))
+    linked = await store.update(patient("Self", id="ref-self", link=link))
+    assert linked["meta"]["versionId"] == "2"
+
+
 async def test_patient_search_parameter(store: FhirStore) -> None:
     pat = await store.create(patient("Searched"))
     other = await store.create(patient("Other"))

@@ -45,8 +45,9 @@ class _HeldFhir:
 
 
 async def _post(app: FastAPI, user: User, conversation_id: int, body: str,
-                held: _HeldFhir | None = None) -> int:
-    """One poster in its own session and transaction, as one request would be."""
+                held: _HeldFhir | None = None, *, lock: bool = False) -> int:
+    """One poster in its own session and transaction, as one request would be.
+    ``lock``: the thread is loaded locked, as the messages route loads it."""
     runtime = runtime_of(app)
     async with runtime.session_factory() as db, db.begin():
         store = runtime.fhir.store(db)
@@ -56,7 +57,7 @@ async def _post(app: FastAPI, user: User, conversation_id: int, body: str,
             db=db, caller=Caller.of(user), auditor=Auditor(db, runtime.clock, None, user.id),
             clock=runtime.clock, ids=runtime.ids,
             fhir=cast(FhirStore, held) if held is not None else store)
-        posted = await service.post(await service.conversation(conversation_id),
+        posted = await service.post(await service.conversation(conversation_id, lock=lock),
                                     MessageIn(body=body))
         return posted.message.id
 
@@ -115,3 +116,32 @@ async def test_concurrent_posters_leave_the_newest_message_in_the_projection(
     assert copies == {newest_at}
     listing = (await client.get("/api/conversations", headers=world.headers["admin"])).json()
     assert listing["conversations"][0]["last_message_preview"] == newest_body
+
+
+async def test_posters_that_load_the_thread_locked_leave_the_newest_message_too(
+        app: FastAPI, client: httpx.AsyncClient, clock: Any) -> None:
+    """The route loads the thread locked and the post takes it as loaded: a poster that
+    waited for the lock must still see the values the one before it committed."""
+    runtime = runtime_of(app)
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time; the race needs concurrent writers")
+    world = await messaging_world(app)
+    thread = await start_thread(client, world, participant_ids=[world.users["admin"].id])
+    posters = [world.users["staff_same"], world.users["admin"]]
+    clock.advance(seconds=1)
+    first_store = _HeldFhir(cast(FhirStore, None))
+    first = asyncio.create_task(_post(app, posters[0], thread["id"], "older", first_store,
+                                      lock=True))
+    await first_store.reached.wait()
+    clock.advance(seconds=1)
+    others = [asyncio.create_task(_post(app, posters[i % 2], thread["id"], f"newer {i}",
+                                        lock=True))
+              for i in range(1, 4)]
+    await _settled(app, others)
+    first_store.release.set()
+    await asyncio.gather(first, *others)
+    newest, (last_id, updated_at), copies = await _projection(app, thread["id"])
+    newest_id, newest_at, newest_body = newest
+    assert newest_body != "older"
+    assert (last_id, updated_at) == (newest_id, newest_at)
+    assert copies == {newest_at}

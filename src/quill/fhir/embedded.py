@@ -10,9 +10,10 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Select, Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +49,14 @@ from quill.fhir.sqlsearch import Keyset, count_query, page_query
 from quill.fhir.validation import check_type, invalid_resource, validate_for_write
 
 Method = Literal["POST", "PUT", "DELETE"]
+
+
+# The write path's statements, built once. Core inserts into the tables: the rows are
+# never needed as entities in the session that writes them.
+_RESOURCES: Table = FhirResourceRow.__table__  # type: ignore[assignment]  # a declarative Table
+_INSERT_RESOURCE = insert(_RESOURCES).returning(_RESOURCES.c.pk)
+_INSERT_VERSION = insert(FhirVersionRow.__table__)  # type: ignore[arg-type]
+_INSERT_INDEX = insert(FhirSearchIndexRow.__table__)  # type: ignore[arg-type]
 
 
 def _version_number(version_id: str) -> int:
@@ -86,54 +95,66 @@ class EmbeddedFhirStore:
         stored = {"resourceType": resource["resourceType"], **resource, "id": resource_id,
                   "meta": meta}
         if row is None:
-            row = FhirResourceRow(resource_type=stored["resourceType"], resource_id=resource_id,
-                                  version_id=1, last_updated=now, deleted=False, content=stored)
-            self._db.add(row)
+            # A Core insert: nothing else in the request needs the new row as an entity.
             try:
-                await self._db.flush()
+                pk = (await self._db.execute(_INSERT_RESOURCE, {
+                    "resource_type": stored["resourceType"], "resource_id": resource_id,
+                    "version_id": 1, "last_updated": now, "deleted": False,
+                    "content": stored})).scalar_one()
             except IntegrityError as exc:
                 raise Conflict(f"{stored['resourceType']}/{resource_id} already exists") from exc
         else:
+            pk = row.pk
             row.version_id, row.last_updated = version, now
             row.deleted, row.content = False, stored
             await self._db.execute(delete(FhirSearchIndexRow)
                                    .where(FhirSearchIndexRow.resource_pk == row.pk))
-        await self._add_version(row, method, stored)
-        await self._index(row.pk, stored)
+        await self._add_version(pk, version, now, method, stored)
+        await self._index(pk, stored)
         return copy.deepcopy(stored)
 
-    async def _add_version(self, row: FhirResourceRow, method: Method,
+    async def _add_version(self, pk: int, version: int, last_updated: datetime, method: Method,
                            content: Resource | None) -> None:
-        self._db.add(FhirVersionRow(resource_pk=row.pk, version_id=row.version_id,
-                                    last_updated=row.last_updated, method=method,
-                                    content=content))
-        await self._db.flush()
+        await self._db.execute(_INSERT_VERSION, {
+            "resource_pk": pk, "version_id": version, "last_updated": last_updated,
+            "method": method, "content": content})
 
     async def _index(self, pk: int, resource: Resource) -> None:
+        # Every row names every column (None where a value has none), so the rows go as
+        # one batch rather than one statement per distinct set of columns.
         rows = [{"resource_pk": pk, "resource_type": resource["resourceType"], "param": name,
                  "system": v.system, "value": v.value, "low": v.low, "high": v.high}
                 for name, v in index_values(resource)]
         if rows:
-            await self._db.execute(insert(FhirSearchIndexRow), rows)
+            await self._db.execute(_INSERT_INDEX, rows)
 
     async def _check_references(self, resource: Resource) -> None:
         """Referential integrity: every local reference names a stored, undeleted resource."""
+        _refuse_missing(resource, (await self._lookup(resource)).missing)
+
+    async def _lookup(self, resource: Resource, target: tuple[str, str] | None = None
+                      ) -> _Lookup:
+        """In one statement: which of the resource's local references name no stored,
+        undeleted resource, and whether ``target`` (type, id) has a row at all."""
         wanted: dict[str, set[str]] = {}
         for kind, ident in local_references(resource):
             wanted.setdefault(kind, set()).add(ident)
-        missing: list[str] = []
-        for kind, idents in sorted(wanted.items()):
-            present: set[str] = set()
-            if kind in SUPPORTED_TYPES:
-                query = select(FhirResourceRow.resource_id).where(
-                    FhirResourceRow.resource_type == kind,
-                    FhirResourceRow.resource_id.in_(sorted(idents)),
-                    FhirResourceRow.deleted.is_(False))
-                present = set((await self._db.execute(query)).scalars())
-            missing += [f"{kind}/{ident}" for ident in sorted(idents - present)]
-        if missing:
-            raise invalid_resource(str(resource["resourceType"]), [
-                f"reference {ref} does not point at a stored resource" for ref in missing])
+        # Types Quill does not store are never asked for: their references are missing.
+        asked = sorted(kind for kind in wanted if kind in SUPPORTED_TYPES)
+        rows: list[Any] = []
+        if asked or target is not None:
+            params: dict[str, Any] = {"target_type": None, "target_id": None}
+            for number, kind in enumerate(asked):
+                params[f"type_{number}"], params[f"ids_{number}"] = kind, sorted(wanted[kind])
+            if target is not None:
+                params["target_type"], params["target_id"] = target
+            rows = list((await self._db.execute(
+                _lookup_query(len(asked), target is not None), params)).all())
+        present = {(kind, ident) for kind, ident, deleted in rows if not deleted}
+        return _Lookup(
+            missing=[f"{kind}/{ident}" for kind, idents in sorted(wanted.items())
+                     for ident in sorted(idents) if (kind, ident) not in present],
+            target_exists=any((kind, ident) == target for kind, ident, _ in rows))
 
     async def create(self, resource: Resource) -> Resource:
         validate_for_write(resource)
@@ -174,14 +195,19 @@ class EmbeddedFhirStore:
         if not isinstance(resource_id, str):
             raise Invalid("An update needs the resource id")
         check_id(resource_id)
-        row = await self._current(resource["resourceType"], resource_id, lock=True)
+        kind = str(resource["resourceType"])
+        # An update at a new id (every message's Communication) needs no second statement:
+        # only a row that exists is read again, locked.
+        lookup = await self._lookup(resource, (kind, resource_id))
+        row = await self._current(kind, resource_id, lock=True) if lookup.target_exists \
+            else None
         if expected_version is not None:
             current = None if row is None or row.deleted else str(row.version_id)
             if current != expected_version:
                 raise PreconditionFailed({"message": "Version mismatch",
                                           "error_code": "version_conflict",
                                           "current_version": current})
-        await self._check_references(resource)
+        _refuse_missing(resource, lookup.missing)
         return await self._write(resource, resource_id, row, "PUT")
 
     async def delete(self, resource_type: str, resource_id: str) -> None:
@@ -193,7 +219,7 @@ class EmbeddedFhirStore:
         row.last_updated, row.deleted, row.content = self._now(), True, None
         await self._db.execute(delete(FhirSearchIndexRow)
                                .where(FhirSearchIndexRow.resource_pk == row.pk))
-        await self._add_version(row, "DELETE", None)
+        await self._add_version(row.pk, row.version_id, row.last_updated, "DELETE", None)
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
                      count: int | None = None, cursor: str | None = None) -> SearchPage:
@@ -295,6 +321,35 @@ class EmbeddedFhirStore:
         stored = await self.update({**resource, "id": plan.resource_id},
                                    expected_version=plan.expected_version)
         return TransactionResult(stored, created=stored["meta"]["versionId"] == "1")
+
+
+@lru_cache(maxsize=64)
+def _lookup_query(kinds: int, with_target: bool) -> Select[Any]:
+    """``_lookup``'s statement, built once per shape: ``kinds`` referenced types, each
+    with its list of ids (one index range per type, where a row-value IN would scan), and
+    the written resource's own (type, id)."""
+    columns = _RESOURCES.c
+    asked = [and_(columns.resource_type == bindparam(f"type_{number}"),
+                  columns.resource_id.in_(bindparam(f"ids_{number}", expanding=True)),
+                  columns.deleted.is_(False))
+             for number in range(kinds)]
+    if with_target:
+        asked.append(and_(columns.resource_type == bindparam("target_type"),
+                          columns.resource_id == bindparam("target_id")))
+    return select(columns.resource_type, columns.resource_id, columns.deleted
+                  ).where(or_(*asked))
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    missing: list[str]  # "Type/id" of each local reference to nothing stored
+    target_exists: bool
+
+
+def _refuse_missing(resource: Resource, missing: list[str]) -> None:
+    if missing:
+        raise invalid_resource(str(resource["resourceType"]), [
+            f"reference {ref} does not point at a stored resource" for ref in missing])
 
 
 @dataclass(frozen=True)

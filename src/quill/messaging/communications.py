@@ -60,8 +60,10 @@ async def write_root(db: AsyncSession, fhir: FhirStore, conversation: Conversati
         select(Message).where(
             Message.fhir_communication_id == conversation.fhir_conversation_id)
     )).scalar_one()
-    resource = fm.root_resource(await message_record(db, first, conversation),
-                                await thread_record(db, conversation))
+    thread = await thread_record(db, conversation)
+    # The thread's participants, as read for the record, are the first message's too.
+    resource = fm.root_resource(await message_record(
+        db, first, conversation, [p.user_id for p in thread.participants]), thread)
     expected = None
     if not new:
         current = await fhir.read("Communication", conversation.fhir_conversation_id)

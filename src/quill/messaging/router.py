@@ -80,8 +80,9 @@ async def _announce(events: EventBus, push: PushNotifier, notices: tuple[Notice,
         await events.publish(Event.create(
             notice.kind, notice.conversation_id,  # type: ignore[arg-type]
             message_id=notice.message_id, recipients=notice.recipients))
-        if notice.kind == "message.created" and notice.recipients:
-            await push.notify(notice.recipients, notice.conversation_id)
+        # Only recipients with a subscription: for none, the notifier has nothing to read.
+        if notice.kind == "message.created" and notice.subscribed:
+            await push.notify(notice.subscribed, notice.conversation_id)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ async def update_status(conversation_id: IdPath, body: StatusUpdateIn, service: 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageOut)
 async def post_message(conversation_id: IdPath, body: MessageIn, service: ServiceDep,
                        after_commit: AfterCommitDep) -> MessageOut:
-    conversation = await service.conversation(conversation_id)
+    # Loaded locked: the post needs the row locked and fresh, and so takes it as it is.
+    conversation = await service.conversation(conversation_id, lock=True)
     posted = await service.post(conversation, body)
     after_commit.announce(service)
     return views.message_out(posted)

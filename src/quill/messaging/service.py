@@ -4,11 +4,12 @@ so a failure leaves no projection rows behind."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.access.policy import can_see_patient, ensure_can_see_patient
@@ -52,6 +53,8 @@ class Notice:
     conversation_id: int
     message_id: int | None
     recipients: tuple[int, ...]
+    # Those recipients who held a push subscription in the changing transaction.
+    subscribed: tuple[int, ...] = ()
 
 
 class ThreadSummary(NamedTuple):
@@ -89,14 +92,20 @@ class MessagingService:
     fhir: FhirStore
     # Collected for the adapter to announce once the transaction has committed.
     notices: list[Notice] = field(default_factory=list)
+    # Threads whose rows this service's transaction has locked and reloaded.
+    _locked: set[int] = field(default_factory=set, init=False, repr=False)
 
     # ----- loading and permissions -------------------------------------------------
 
-    async def conversation(self, conversation_id: int) -> Conversation:
-        """A thread the caller may at least read; 404 otherwise (existence is not revealed)."""
-        conversation = await repo.visible_conversation(self.db, self.caller, conversation_id)
+    async def conversation(self, conversation_id: int, *, lock: bool = False) -> Conversation:
+        """A thread the caller may at least read; 404 otherwise (existence is not revealed).
+        ``lock``: loaded locked for a write, which then need not lock it again (``_lock``)."""
+        conversation = await repo.visible_conversation(self.db, self.caller, conversation_id,
+                                                       lock=lock)
         if conversation is None:
             raise NotFound("Conversation not found")
+        if lock:
+            self._locked.add(conversation.id)
         return conversation
 
     def can_write(self, conversation: Conversation | ConversationRecord, is_participant: bool
@@ -209,7 +218,7 @@ class MessagingService:
         )
         self.db.add(conversation)
         await self.db.flush()
-        self._add_members(conversation, others, now)
+        repo.add_members(self.db, conversation.id, self.caller.user_id, others, now)
         first = Message(conversation_id=conversation.id,
                         fhir_communication_id=conversation.fhir_conversation_id,
                         sender_id=self.caller.user_id, body=body.initial_message,
@@ -220,7 +229,8 @@ class MessagingService:
         await write_root(self.db, self.fhir, conversation, new=True)
         await self.auditor.record("conversation.create", "Conversation", str(conversation.id),
                                   patient_id=conversation.patient_id)
-        await self._notify("message.created", conversation, first.id, others)
+        await self._notify("message.created", conversation, first.id,
+                           await repo.accounts(self.db, others))
         return conversation
 
     async def _invitees(self, body: ConversationCreateIn, include_patient: bool) -> list[int]:
@@ -237,23 +247,15 @@ class MessagingService:
                 others.append(int(linked))
         return others
 
-    def _add_members(self, conversation: Conversation, others: list[int], now: datetime
-                     ) -> None:
-        self.db.add(ConversationParticipant(
-            conversation_id=conversation.id, user_id=self.caller.user_id,
-            role=ParticipantRole.INITIATOR.value, joined_at=now, last_read_at=now,
-            conversation_updated_at=now))
-        for uid in others:
-            self.db.add(ConversationParticipant(
-                conversation_id=conversation.id, user_id=uid,
-                role=ParticipantRole.PARTICIPANT.value, joined_at=now, last_read_at=None,
-                conversation_updated_at=now))
     async def post(self, conversation: Conversation, body: MessageIn) -> MessageRow:
         now = await self._lock(conversation)
-        mine = await repo.participant(self.db, conversation.id, self.caller.user_id)
+        # Read once, under the lock: whether the caller takes part, the Communication's
+        # recipients and who is told are all the thread's members as they are now.
+        members = await repo.members(self.db, conversation.id)
+        is_participant = any(m.user_id == self.caller.user_id for m in members)
         if conversation.status == ConversationStatus.CLOSED:
             raise Conflict("Conversation is closed")
-        if not self.can_write(conversation, mine is not None):
+        if not self.can_write(conversation, is_participant):
             raise Forbidden("You cannot write in this conversation")
         if body.amends_id is not None:
             await self._check_amends(conversation, body.amends_id)
@@ -263,25 +265,23 @@ class MessagingService:
                           amends_id=body.amends_id, created_at=now)
         self.db.add(message)
         await self.db.flush()
-        # Read once: the Communication's recipients and the notice's are the same people.
-        participants = await repo.participant_ids(self.db, conversation.id)
-        await write_message(self.db, self.fhir, message, conversation, participants)
+        await write_message(self.db, self.fhir, message, conversation,
+                            [m.user_id for m in members])
         # A reply by someone else starts a new thread; any message reopens a resolved one.
         reopened = conversation.status == ConversationStatus.RESOLVED or (
             conversation.status == ConversationStatus.NEW
             and message.sender_id != conversation.created_by)
         if reopened:
             conversation.status = ConversationStatus.ACTIVE.value
-        await self._touch(conversation, now)
         conversation.last_message_id = message.id
-        if mine is not None:
-            mine.last_read_at = now
+        # Only participants write (checked above): the sender has read their own message.
+        await self._touch(conversation, now, reader=self.caller.user_id)
         if reopened:
             await write_root(self.db, self.fhir, conversation)
         await self.auditor.record("message.create", "Message", str(message.id),
                                   patient_id=conversation.patient_id)
-        recipients = [u for u in participants if u != self.caller.user_id]
-        await self._notify("message.created", conversation, message.id, recipients)
+        await self._notify("message.created", conversation, message.id,
+                           [m for m in members if m.user_id != self.caller.user_id])
         return MessageRow(message, self.caller.username, self.caller.user.full_name)
 
     async def _check_amends(self, conversation: Conversation, amends_id: int) -> None:
@@ -302,7 +302,7 @@ class MessagingService:
             await self.auditor.record("conversation.status", "Conversation",
                                       str(conversation.id), patient_id=conversation.patient_id)
             await self._notify("conversation.updated", conversation, None,
-                         await repo.participant_ids(self.db, conversation.id))
+                               await repo.members(self.db, conversation.id))
 
     async def add_participant(self, conversation: Conversation, body: ParticipantIn
                               ) -> ConversationParticipant:
@@ -334,7 +334,7 @@ class MessagingService:
         await self.auditor.record("conversation.participant", "Conversation",
                                   str(conversation.id), patient_id=conversation.patient_id)
         await self._notify("conversation.updated", conversation, None,
-                     await repo.participant_ids(self.db, conversation.id))
+                           await repo.members(self.db, conversation.id))
         return joined
 
     async def _lock(self, conversation: Conversation) -> datetime:
@@ -345,17 +345,20 @@ class MessagingService:
         newest, and never overwrites ``last_message_id``/``updated_at`` with older values.
         SQLite already serialises writers (BEGIN IMMEDIATE); there FOR UPDATE is not sent.
         The time never goes backwards within a thread, even if the clock does.
+        A thread loaded with ``conversation(..., lock=True)`` is locked and fresh already.
         """
-        await self.db.refresh(conversation, with_for_update=True)
+        if conversation.id not in self._locked:
+            await self.db.refresh(conversation, with_for_update=True)
+            self._locked.add(conversation.id)
         return max(self.clock.now(), conversation.updated_at)
 
-    async def _touch(self, conversation: Conversation, now: datetime) -> None:
-        """New activity: the thread and every participant's copy of its ordering key."""
+    async def _touch(self, conversation: Conversation, now: datetime, *,
+                     reader: int | None = None) -> None:
+        """New activity: the thread (written by the flush the next statement starts, with
+        the caller's other changes to it) and every participant's copy of its ordering
+        key; ``reader``, a participant, has also read it now."""
         conversation.updated_at = now
-        await self.db.execute(
-            update(ConversationParticipant)
-            .where(ConversationParticipant.conversation_id == conversation.id)
-            .values(conversation_updated_at=now))
+        await repo.stamp_activity(self.db, conversation.id, now, reader=reader)
 
     async def mark_read(self, conversation: Conversation) -> None:
         mine = await self._require_participant(conversation)
@@ -375,16 +378,17 @@ class MessagingService:
                                  self.clock.now())
 
     async def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
-                      recipients: list[int]) -> None:
+                      recipients: Sequence[repo.Member]) -> None:
         """Queue a notice for those recipients who may see the thread at this moment.
 
         Asked here, in the transaction that makes the change, so a participant whose grant
         was revoked or who left the organisation gets neither the event nor the push.
         """
         await self.db.flush()
-        allowed = await repo.who_may_see(self.db, conversation.id, recipients)
-        if allowed:
-            self.notices.append(Notice(kind, conversation.id, message_id, tuple(allowed)))
+        heard = await repo.audience(self.db, conversation.id, recipients)
+        if heard.recipients:
+            self.notices.append(Notice(kind, conversation.id, message_id,
+                                       tuple(heard.recipients), tuple(heard.subscribed)))
 
 
 def _has_unread(last_read_at: datetime | None,
