@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.fhir.port import FhirStore, version_of
 from quill.messaging import fhir_mapping as fm
+from quill.messaging.membership import participant_ids
 from quill.messaging.models import Conversation, ConversationParticipant, Message
-from quill.messaging.repository import participant_ids
 
 
 async def thread_record(db: AsyncSession, conversation: Conversation) -> fm.ThreadRecord:

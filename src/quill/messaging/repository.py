@@ -20,7 +20,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     false,
     func,
     literal,
@@ -28,7 +27,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -36,15 +34,13 @@ from sqlalchemy.orm import aliased
 from quill.access.policy import patient_rule
 from quill.db.keyset import decode_values, encode_values
 from quill.identity.caller import Caller
-from quill.identity.levels import PermissionLevel, is_staff, parse_level
+from quill.identity.levels import PermissionLevel, is_staff
 from quill.identity.models import User
 from quill.messaging.models import (
     Conversation,
     ConversationParticipant,
     Message,
-    ParticipantRole,
 )
-from quill.push.models import PushSubscription
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_CHARS = 100
@@ -157,14 +153,14 @@ def thread_visibility(caller: Caller) -> ColumnElement[bool] | None:
     the staff's own discussion is never theirs to read. Reads, lists, posts and live events
     all ask this rule.
     """
-    return _thread_visibility(*viewer_of(caller))
+    return visibility_rule(*viewer_of(caller))
 
 
 # Built once per user and reused by every statement that asks: constructing these EXISTS
 # clauses was an eighth of a thread listing's time. The clause is SQL evaluated when a
 # statement runs, so a reused one still follows grants and memberships as they change.
 @lru_cache(maxsize=4096)
-def _thread_visibility(level: PermissionLevel, user_id: int, fhir_patient_id: str | None
+def visibility_rule(level: PermissionLevel, user_id: int, fhir_patient_id: str | None
                        ) -> ColumnElement[bool] | None:
     sees_patient = patient_rule(level, user_id, fhir_patient_id, Conversation.patient_id)
     if is_staff(level):
@@ -178,7 +174,7 @@ def _thread_visibility(level: PermissionLevel, user_id: int, fhir_patient_id: st
     return allowed if sees_patient is None else and_(sees_patient, allowed)
 
 
-def _or_everything(rule: ColumnElement[bool] | None) -> ColumnElement[bool]:
+def or_everything(rule: ColumnElement[bool] | None) -> ColumnElement[bool]:
     return true() if rule is None else rule
 
 
@@ -218,7 +214,7 @@ def _thread_with_participants(viewer: Viewer) -> Select[Any]:
                           .outerjoin(MEMBERS, MEMBERS.c.conversation_id == THREADS.c.id)
                           .outerjoin(USERS, USERS.c.id == MEMBERS.c.user_id))
              .where(THREADS.c.id == bindparam("conversation_id", type_=Integer)))
-    rule = _thread_visibility(*viewer)
+    rule = visibility_rule(*viewer)
     if rule is not None:
         query = query.where(rule)
     return query.order_by(MEMBERS.c.id)
@@ -234,90 +230,6 @@ async def visible_thread(db: AsyncSession, caller: Caller, conversation_id: int
     participants = [_participant(*row[RECORD_WIDTH:]) for row in rows
                     if row[RECORD_WIDTH + 1] is not None]
     return ConversationRecord(*rows[0][:RECORD_WIDTH]), participants
-
-
-@dataclass(frozen=True)
-class Member:
-    """A thread's participant as a write needs them: who they are, and the facts that
-    decide whether they may see the thread (``thread_visibility``'s inputs)."""
-
-    user_id: int
-    is_active: bool
-    level: PermissionLevel
-    fhir_patient_id: str | None
-
-
-_MEMBER_FACTS = (User.id, User.is_active, User.system_permissions, User.fhir_patient_id)
-# Built once: a thread's members in the order they joined, with their accounts' facts.
-_MEMBERS = (select(*_MEMBER_FACTS)
-            .join(P, P.user_id == User.id)
-            .where(P.conversation_id == bindparam("conversation_id"))
-            .order_by(P.id))
-
-
-def _member(user_id: int, is_active: bool, permissions: str, fhir_patient_id: str | None
-            ) -> Member:
-    # The level as ``Caller.level`` reads it from the same column.
-    return Member(user_id, bool(is_active),
-                  parse_level(permissions) or PermissionLevel.PATIENT, fhir_patient_id)
-
-
-async def members(db: AsyncSession, conversation_id: int) -> list[Member]:
-    """A thread's participants, in the order they joined, in one statement."""
-    rows = await db.execute(_MEMBERS, {"conversation_id": conversation_id})
-    return [_member(*row) for row in rows.all()]
-
-
-async def accounts(db: AsyncSession, user_ids: Sequence[int]) -> list[Member]:
-    """The facts of ``user_ids``' accounts, in the given order (unknown ids left out)."""
-    rows = await db.execute(select(*_MEMBER_FACTS).where(User.id.in_(set(user_ids))))
-    found = {member.user_id: member for member in (_member(*row) for row in rows.all())}
-    return [found[uid] for uid in user_ids if uid in found]
-
-
-@dataclass(frozen=True)
-class Audience:
-    """Who hears of a change to a thread, in the order asked."""
-
-    recipients: list[int]  # active, and may see the thread now
-    subscribed: list[int]  # of the recipients, those with a push subscription
-
-
-# Built once per user, like the visibility rule: an immutable clause.
-@lru_cache(maxsize=4096)
-def _has_subscription(user_id: int) -> ColumnElement[bool]:
-    return select(literal(1)).where(PushSubscription.user_id == user_id).exists()
-
-
-async def audience(db: AsyncSession, conversation_id: int, people: Sequence[Member]
-                   ) -> Audience:
-    """Of ``people``, who may see the thread now, and of them who could be pushed to.
-
-    One statement: each person's rule and whether they hold a subscription are two
-    columns of a single row. Asking here spares the push notifier a session of its own
-    for the (usual) change none of whose recipients has subscribed.
-    """
-    active = {m.user_id: m for m in people if m.is_active}
-    if not active:
-        return Audience([], [])
-    query = _audience_query(tuple(active.values()))
-    row = (await db.execute(query, {"conversation_id": conversation_id})).one_or_none()
-    if row is None:
-        return Audience([], [])
-    answers = dict(zip(active, zip(row[0::2], row[1::2], strict=True), strict=True))
-    recipients = [m.user_id for m in people if answers.get(m.user_id, (False, False))[0]]
-    return Audience(recipients, [uid for uid in recipients if answers[uid][1]])
-
-
-# Built once per group of people (a thread's members, usually): the rules are SQL,
-# evaluated when the statement runs, so a reused statement follows every change.
-@lru_cache(maxsize=1024)
-def _audience_query(people: tuple[Member, ...]) -> Select[*tuple[Any, ...]]:
-    columns = [column for m in people for column in (
-        _or_everything(_thread_visibility(m.level, m.user_id, m.fhir_patient_id)
-                       ).label(f"u{m.user_id}"),
-        _has_subscription(m.user_id).label(f"p{m.user_id}"))]
-    return select(*columns).where(Conversation.id == bindparam("conversation_id"))
 
 
 def _page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnElement[bool]],
@@ -366,7 +278,7 @@ def page_ids(user_id: int, participant_only: bool, filters: Sequence[ColumnEleme
 @lru_cache(maxsize=256)
 def _listing(user_id: int, participant_only: bool, viewer: Viewer | None, by_status: bool,
              by_patient: bool, after_cursor: bool) -> Select[Any]:
-    rule = None if viewer is None else _thread_visibility(*viewer)
+    rule = None if viewer is None else visibility_rule(*viewer)
     filters = [] if rule is None else [rule]
     if by_status:
         filters.append(THREADS.c.status == bindparam("status", type_=THREADS.c.status.type))
@@ -448,62 +360,6 @@ async def participants_of(
                                  {"conversation_ids": list(conversation_ids)})).all():
         grouped[row[0]].append(_participant(*row))
     return grouped
-
-
-async def set_last_read(db: AsyncSession, conversation_id: int, user_id: int,
-                        moment: datetime) -> None:
-    await db.execute(update(P).where(P.conversation_id == conversation_id,
-                                     P.user_id == user_id).values(last_read_at=moment))
-
-
-def add_members(db: AsyncSession, conversation_id: int, initiator: int, others: Sequence[int],
-                moment: datetime) -> None:
-    """A new thread's participant rows: its initiator (who has read it) and the others."""
-    db.add(P(conversation_id=conversation_id, user_id=initiator,
-             role=ParticipantRole.INITIATOR.value, joined_at=moment, last_read_at=moment,
-             conversation_updated_at=moment))
-    for uid in others:
-        db.add(P(conversation_id=conversation_id, user_id=uid,
-                 role=ParticipantRole.PARTICIPANT.value, joined_at=moment, last_read_at=None,
-                 conversation_updated_at=moment))
-
-
-_PARTICIPANT_ROWS: Table = ConversationParticipant.__table__  # type: ignore[assignment]
-_MOMENT = bindparam("moment", type_=_PARTICIPANT_ROWS.c.conversation_updated_at.type)
-# Built once. A Core statement: participant entities a session holds are not refreshed by
-# it (the write paths read participants as rows). A NULL reader matches no row.
-_STAMP_ACTIVITY = (
-    update(_PARTICIPANT_ROWS)
-    .where(_PARTICIPANT_ROWS.c.conversation_id == bindparam("thread"))
-    .values(conversation_updated_at=_MOMENT,
-            last_read_at=case((_PARTICIPANT_ROWS.c.user_id == bindparam("reader"), _MOMENT),
-                              else_=_PARTICIPANT_ROWS.c.last_read_at))
-)
-
-
-async def stamp_activity(db: AsyncSession, conversation_id: int, moment: datetime, *,
-                         reader: int | None = None) -> None:
-    """Every participant's copy of the thread's activity time; with ``reader``, that
-    participant's read time too, in the same statement."""
-    await db.execute(_STAMP_ACTIVITY, {"thread": conversation_id, "moment": moment,
-                                       "reader": reader})
-
-
-async def participant(db: AsyncSession, conversation_id: int, user_id: int
-                      ) -> ConversationParticipant | None:
-    return (await db.execute(
-        select(ConversationParticipant).where(
-            ConversationParticipant.conversation_id == conversation_id,
-            ConversationParticipant.user_id == user_id)
-    )).scalar_one_or_none()
-
-
-async def participant_ids(db: AsyncSession, conversation_id: int) -> list[int]:
-    rows = await db.execute(
-        select(ConversationParticipant.user_id)
-        .where(ConversationParticipant.conversation_id == conversation_id)
-        .order_by(ConversationParticipant.id))
-    return [int(uid) for uid in rows.scalars()]
 
 
 _MESSAGES = (select(MESSAGES.c.id, MESSAGES.c.fhir_communication_id, MESSAGES.c.sender_id,

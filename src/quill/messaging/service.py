@@ -20,6 +20,7 @@ from quill.fhir.port import FhirStore, existing_patient
 from quill.identity.caller import Caller
 from quill.identity.levels import PermissionLevel, is_staff
 from quill.identity.models import User
+from quill.messaging import audience, membership
 from quill.messaging import repository as repo
 from quill.messaging.communications import write_message, write_root
 from quill.messaging.models import (
@@ -117,7 +118,7 @@ class MessagingService:
         return True
 
     async def _require_participant(self, conversation: Conversation) -> ConversationParticipant:
-        mine = await repo.participant(self.db, conversation.id, self.caller.user_id)
+        mine = await membership.participant(self.db, conversation.id, self.caller.user_id)
         if mine is None:
             raise Forbidden("Only participants may do this")
         return mine
@@ -218,7 +219,7 @@ class MessagingService:
         )
         self.db.add(conversation)
         await self.db.flush()
-        repo.add_members(self.db, conversation.id, self.caller.user_id, others, now)
+        membership.add_members(self.db, conversation.id, self.caller.user_id, others, now)
         first = Message(conversation_id=conversation.id,
                         fhir_communication_id=conversation.fhir_conversation_id,
                         sender_id=self.caller.user_id, body=body.initial_message,
@@ -230,7 +231,7 @@ class MessagingService:
         await self.auditor.record("conversation.create", "Conversation", str(conversation.id),
                                   patient_id=conversation.patient_id)
         await self._notify("message.created", conversation, first.id,
-                           await repo.accounts(self.db, others))
+                           await audience.accounts(self.db, others))
         return conversation
 
     async def _invitees(self, body: ConversationCreateIn, include_patient: bool) -> list[int]:
@@ -251,7 +252,7 @@ class MessagingService:
         now = await self._lock(conversation)
         # Read once, under the lock: whether the caller takes part, the Communication's
         # recipients and who is told are all the thread's members as they are now.
-        members = await repo.members(self.db, conversation.id)
+        members = await audience.members(self.db, conversation.id)
         is_participant = any(m.user_id == self.caller.user_id for m in members)
         if conversation.status == ConversationStatus.CLOSED:
             raise Conflict("Conversation is closed")
@@ -302,20 +303,20 @@ class MessagingService:
             await self.auditor.record("conversation.status", "Conversation",
                                       str(conversation.id), patient_id=conversation.patient_id)
             await self._notify("conversation.updated", conversation, None,
-                               await repo.members(self.db, conversation.id))
+                               await audience.members(self.db, conversation.id))
 
     async def add_participant(self, conversation: Conversation, body: ParticipantIn
                               ) -> ConversationParticipant:
         await self._require_participant(conversation)
         await self._user_who_may_see(body.user_id, conversation.patient_id)
-        if await repo.participant(self.db, conversation.id, body.user_id) is not None:
+        if await membership.participant(self.db, conversation.id, body.user_id) is not None:
             raise Conflict("User is already a participant")
         return await self._join(conversation, body.user_id, body.role)
 
     async def join(self, conversation: Conversation) -> ConversationParticipant:
         if not is_staff(self.caller.level):
             raise Forbidden("Only staff may join a conversation")
-        existing = await repo.participant(self.db, conversation.id, self.caller.user_id)
+        existing = await membership.participant(self.db, conversation.id, self.caller.user_id)
         if existing is not None:
             return existing
         return await self._join(conversation, self.caller.user_id,
@@ -334,7 +335,7 @@ class MessagingService:
         await self.auditor.record("conversation.participant", "Conversation",
                                   str(conversation.id), patient_id=conversation.patient_id)
         await self._notify("conversation.updated", conversation, None,
-                           await repo.members(self.db, conversation.id))
+                           await audience.members(self.db, conversation.id))
         return joined
 
     async def _lock(self, conversation: Conversation) -> datetime:
@@ -358,7 +359,7 @@ class MessagingService:
         the caller's other changes to it) and every participant's copy of its ordering
         key; ``reader``, a participant, has also read it now."""
         conversation.updated_at = now
-        await repo.stamp_activity(self.db, conversation.id, now, reader=reader)
+        await membership.stamp_activity(self.db, conversation.id, now, reader=reader)
 
     async def mark_read(self, conversation: Conversation) -> None:
         mine = await self._require_participant(conversation)
@@ -374,18 +375,18 @@ class MessagingService:
             raise Forbidden("Only participants may do this")
         if not _has_unread(mine.last_read_at, detail.conversation):
             return
-        await repo.set_last_read(self.db, detail.conversation.id, self.caller.user_id,
+        await membership.set_last_read(self.db, detail.conversation.id, self.caller.user_id,
                                  self.clock.now())
 
     async def _notify(self, kind: str, conversation: Conversation, message_id: int | None,
-                      recipients: Sequence[repo.Member]) -> None:
+                      recipients: Sequence[audience.Member]) -> None:
         """Queue a notice for those recipients who may see the thread at this moment.
 
         Asked here, in the transaction that makes the change, so a participant whose grant
         was revoked or who left the organisation gets neither the event nor the push.
         """
         await self.db.flush()
-        heard = await repo.audience(self.db, conversation.id, recipients)
+        heard = await audience.who_hears(self.db, conversation.id, recipients)
         if heard.recipients:
             self.notices.append(Notice(kind, conversation.id, message_id,
                                        tuple(heard.recipients), tuple(heard.subscribed)))
