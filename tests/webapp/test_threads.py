@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from quill.audit.models import AuditEvent
 from tests.helpers import make_organisation, make_user, runtime_of
+from tests.statements import count_statements
 from tests.webapp.support import assert_page_headers, form_token, signed_in
 
 THREAD_PATH = re.compile(r"^/threads/(\d+)\?done=thread-started$")
@@ -290,3 +291,21 @@ async def test_without_a_patient_the_new_thread_page_points_to_the_search(
         assert page.status_code == 200
         assert 'action="/patients"' in page.text
         assert 'action="/threads/new"' not in page.text
+
+
+async def test_a_reply_from_the_page_loads_the_thread_once_as_the_api_does(app: FastAPI
+                                                                          ) -> None:
+    team = await _team(app)
+    runtime = runtime_of(app)
+    async with signed_in(app, "ann") as ann:
+        thread_id = await _start(ann, team.bob)
+        token = form_token(await ann.get("/threads"))
+        with count_statements(runtime.engine) as statements:
+            posted = await ann.post(f"/threads/{thread_id}/messages",
+                                    data={"csrf_token": token, "body": "Any news?"})
+    assert posted.status_code == 303, posted.text
+    loads = [s for s in statements if " ".join(s.split()).startswith("SELECT conversations.")]
+    # Loaded with its visibility rule and locked in one statement; the post takes it as is.
+    assert len(loads) == 1, loads
+    if runtime.engine.dialect.name == "postgresql":
+        assert "FOR UPDATE" in loads[0]

@@ -207,10 +207,11 @@ async def post_message(conversation_id: IdPath, page: SignedIn,
     values: dict[str, Any] = await form_values(page.request, "body", "amends_id")
     values["amends_id"] = values["amends_id"] or None
     service = await _messaging(page)
-    conversation = await service.conversation(conversation_id)
     body, errors = validate(MessageIn, values, MESSAGE_MESSAGES)
     if body is not None and not body.body.strip():
         body, errors = None, {"body": MESSAGE_MESSAGES["body"]}
+    # Loaded locked for a post, as the API's route does: the post takes it as it is.
+    conversation = await service.conversation(conversation_id, lock=body is not None)
     if body is None:
         field = FORM_ERROR if values["amends_id"] else "body"
         detail = await service.detail(conversation)
