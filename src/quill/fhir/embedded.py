@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,10 +44,16 @@ from quill.fhir.port import (
 from quill.fhir.query import parse_search
 from quill.fhir.references import local_references
 from quill.fhir.searchparams import SUPPORTED_TYPES, index_values
-from quill.fhir.sqlsearch import Keyset, count_query, page_query
+from quill.fhir.sqlsearch import Keyset, count_of, filters, page_of
 from quill.fhir.validation import check_type, invalid_resource, validate_for_write
 
 Method = Literal["POST", "PUT", "DELETE"]
+R = FhirResourceRow.__table__.c
+# Reads select plain rows (no ORM entity, so no identity-map copy to protect) with a
+# statement built once. Every write of this store flushes before it returns, so these
+# Core selects see the session's own writes.
+_CURRENT_CONTENT = select(R.deleted, R.content).where(
+    R.resource_type == bindparam("resource_type"), R.resource_id == bindparam("resource_id"))
 
 
 def _version_number(version_id: str) -> int:
@@ -142,12 +148,17 @@ class EmbeddedFhirStore:
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         check_type(resource_type)
-        row = await self._current(resource_type, resource_id)
-        if row is not None and (row.deleted or row.content is None):
-            raise Gone(f"{resource_type}/{resource_id[:64]} was deleted")
-        if row is None or row.content is None:
+        row = None
+        if is_valid_id(resource_id):  # nothing can be stored under an id FHIR does not allow
+            row = (await self._db.execute(_CURRENT_CONTENT, {
+                "resource_type": resource_type, "resource_id": resource_id})).one_or_none()
+        if row is None:
             raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
-        return copy.deepcopy(row.content)
+        if row.deleted or row.content is None:
+            raise Gone(f"{resource_type}/{resource_id[:64]} was deleted")
+        # Decoded from the row just now: the caller's own copy.
+        content: Resource = row.content
+        return content
 
     async def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
         check_type(resource_type)
@@ -200,17 +211,23 @@ class EmbeddedFhirStore:
         check_type(resource_type)
         parsed = parse_search(resource_type, params, count)
         keyset = Keyset.decode(cursor) if cursor else None
-        total = int((await self._db.execute(count_query(resource_type, parsed))).scalar_one())
+        where = filters(resource_type, parsed)
         if parsed.count == 0:
-            return SearchPage([], total, None)
-        rows = (await self._db.execute(page_query(resource_type, parsed, keyset))).all()
+            return SearchPage([], await self._total(where), None)
+        rows = (await self._db.execute(page_of(where, parsed, keyset))).all()
         descending = keyset.descending if keyset else parsed.descending
         page = rows[: parsed.count]
         next_cursor = None
         if len(rows) > parsed.count:
             last = page[-1]
             next_cursor = Keyset(last.last_updated, last.pk, descending).encode()
-        return SearchPage([copy.deepcopy(r.content) for r in page], total, next_cursor)
+        # A first page that holds every match is its own total: no count statement.
+        total = len(page) if keyset is None and next_cursor is None else await self._total(where)
+        # Plain rows, decoded just now: each resource is the caller's own copy.
+        return SearchPage([r.content for r in page], total, next_cursor)
+
+    async def _total(self, where: list[ColumnElement[bool]]) -> int:
+        return int((await self._db.execute(count_of(where))).scalar_one())
 
     async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:
         check_type(resource_type)

@@ -103,16 +103,24 @@ def _after(keyset: Keyset) -> ColumnElement[bool]:
 
 def page_query(resource_type: str, parsed: ParsedSearch, keyset: Keyset | None) -> Select[Any]:
     """One page plus one row (to know whether another page exists)."""
+    return page_of(filters(resource_type, parsed), parsed, keyset)
+
+
+def count_query(resource_type: str, parsed: ParsedSearch) -> Select[Any]:
+    return count_of(filters(resource_type, parsed))
+
+
+def page_of(where: list[ColumnElement[bool]], parsed: ParsedSearch, keyset: Keyset | None
+            ) -> Select[Any]:
+    """``page_query`` over conditions already built (``filters``), which a count may share."""
     descending = keyset.descending if keyset else parsed.descending
-    where = filters(resource_type, parsed)
     if keyset is not None:
-        where.append(_after(keyset))
+        where = [*where, _after(keyset)]
     order = ([R.last_updated.desc(), R.pk.desc()] if descending
              else [R.last_updated.asc(), R.pk.asc()])
     return (select(R.pk, R.last_updated, R.content).where(*where).order_by(*order)
             .limit(parsed.count + 1))
 
 
-def count_query(resource_type: str, parsed: ParsedSearch) -> Select[Any]:
-    return select(func.count()).select_from(FhirResourceRow.__table__).where(
-        *filters(resource_type, parsed))
+def count_of(where: list[ColumnElement[bool]]) -> Select[Any]:
+    return select(func.count()).select_from(FhirResourceRow.__table__).where(*where)

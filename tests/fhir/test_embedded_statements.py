@@ -1,0 +1,95 @@
+"""The embedded store's reads send the fewest statements they can: a read is one select,
+and a search whose first page holds every match is its own total (no count statement);
+a page with more behind it, a later page and ``_summary=count`` still count."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+
+from quill.db.session import unit_of_work
+from quill.errors import Gone, NotFound
+from quill.fhir.port import FhirStore, SearchPage
+from tests.helpers import runtime_of
+from tests.statements import count_statements
+
+MRN = "urn:test:mrn"
+
+
+def _patient(n: int) -> dict[str, object]:
+    return {"resourceType": "Patient", "id": f"stmt-{n}",
+            "identifier": [{"system": MRN, "value": f"m{n}"}],
+            "name": [{"family": "Counted", "given": [f"P{n}"]}]}
+
+
+async def _store_patients(app: FastAPI, count: int) -> None:
+    runtime = runtime_of(app)
+    async with unit_of_work(runtime.session_factory) as db:
+        store = runtime.fhir.store(db)
+        for n in range(count):
+            await store.update(_patient(n))
+
+
+async def _search(app: FastAPI, params: dict[str, str], *, count: int | None = None,
+                  cursor: str | None = None) -> tuple[SearchPage, list[str]]:
+    runtime = runtime_of(app)
+    async with unit_of_work(runtime.session_factory) as db:
+        store: FhirStore = runtime.fhir.store(db)
+        with count_statements(runtime.engine) as statements:
+            page = await store.search("Patient", params, count=count, cursor=cursor)
+    return page, list(statements)
+
+
+def _counts(statements: list[str]) -> int:
+    return sum("count(" in s.lower() for s in statements)
+
+
+async def test_a_read_is_one_statement_and_returns_a_copy_of_its_own(app: FastAPI) -> None:
+    await _store_patients(app, 1)
+    runtime = runtime_of(app)
+    async with unit_of_work(runtime.session_factory) as db:
+        store = runtime.fhir.store(db)
+        with count_statements(runtime.engine) as statements:
+            first = await store.read("Patient", "stmt-0")
+        assert len(statements) == 1
+        first["name"] = []
+        assert (await store.read("Patient", "stmt-0"))["name"][0]["family"] == "Counted"
+        await store.delete("Patient", "stmt-0")
+        with pytest.raises(Gone):
+            await store.read("Patient", "stmt-0")
+        for missing in ("no-such-patient", "not a FHIR id"):
+            with pytest.raises(NotFound) as raised:
+                await store.read("Patient", missing)
+            assert not isinstance(raised.value, Gone)
+
+
+async def test_a_first_page_holding_every_match_is_its_own_total(app: FastAPI) -> None:
+    await _store_patients(app, 3)
+    page, statements = await _search(app, {"identifier": f"{MRN}|m1"})
+    assert [r["id"] for r in page.resources] == ["stmt-1"]
+    assert (page.total, page.next_cursor) == (1, None)
+    assert (len(statements), _counts(statements)) == (1, 0)
+    page, statements = await _search(app, {"family": "counted"}, count=3)
+    assert (page.total, page.next_cursor) == (3, None)
+    assert len(statements) == 1
+    page, statements = await _search(app, {"identifier": f"{MRN}|nobody"})
+    assert (page.total, page.resources, len(statements)) == (0, [], 1)
+
+
+async def test_pages_with_more_behind_them_are_counted(app: FastAPI) -> None:
+    await _store_patients(app, 5)
+    first, statements = await _search(app, {"family": "counted"}, count=2)
+    assert first.next_cursor is not None
+    assert (first.total, len(first.resources), _counts(statements)) == (5, 2, 1)
+    # The last page is short, yet only the count knows the matches before it.
+    cursor: str | None = first.next_cursor
+    seen = [r["id"] for r in first.resources]
+    while cursor is not None:
+        later, statements = await _search(app, {"family": "counted"}, count=2, cursor=cursor)
+        assert (later.total, _counts(statements)) == (5, 1)
+        seen += [r["id"] for r in later.resources]
+        cursor = later.next_cursor
+    assert sorted(seen) == [f"stmt-{n}" for n in range(5)]
+    only_total, statements = await _search(app, {"family": "counted"}, count=0)
+    assert (only_total.total, only_total.resources, len(statements)) == (5, [], 1)
+    assert _counts(statements) == 1
