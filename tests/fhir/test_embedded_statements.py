@@ -1,8 +1,11 @@
 """The embedded store's reads send the fewest statements they can: a read is one select,
 and a search whose first page holds every match is its own total (no count statement);
-a page with more behind it, a later page and ``_summary=count`` still count."""
+a page with more behind it, a later page and ``_summary=count`` still count. Searches of
+one shape share statements built once; their values travel apart."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
@@ -10,6 +13,14 @@ from fastapi import FastAPI
 from quill.db.session import unit_of_work
 from quill.errors import Gone, NotFound
 from quill.fhir.port import FhirStore, SearchPage
+from quill.fhir.query import parse_search
+from quill.fhir.sqlsearch import (
+    Keyset,
+    SearchShape,
+    count_statement,
+    page_statement,
+    search_shape,
+)
 from tests.helpers import runtime_of
 from tests.statements import count_statements
 
@@ -93,3 +104,25 @@ async def test_pages_with_more_behind_them_are_counted(app: FastAPI) -> None:
     only_total, statements = await _search(app, {"family": "counted"}, count=0)
     assert (only_total.total, only_total.resources, len(statements)) == (5, [], 1)
     assert _counts(statements) == 1
+
+
+def test_searches_of_one_shape_share_their_statements_and_values_stay_apart() -> None:
+    def shape_of(params: dict[str, str], cursor: Keyset | None = None
+                 ) -> tuple[SearchShape, dict[str, object]]:
+        return search_shape("Patient", parse_search("Patient", params), cursor)
+
+    ada, ada_values = shape_of({"identifier": f"{MRN}|ada"})
+    bob, bob_values = shape_of({"identifier": f"{MRN}|bob"})
+    assert page_statement(ada) is page_statement(bob)
+    assert count_statement(ada) is count_statement(bob)
+    assert (ada_values["v0"], bob_values["v0"], ada_values["v1"]) == ("ada", "bob", MRN)
+    any_system, _ = shape_of({"identifier": "ada"})
+    no_system, _ = shape_of({"identifier": "|ada"})
+    two, _ = shape_of({"identifier": f"{MRN}|ada,{MRN}|bob"})
+    shapes = [ada, any_system, no_system, two]
+    assert len({id(page_statement(s)) for s in shapes}) == len(shapes)
+    later, later_values = shape_of({"identifier": f"{MRN}|ada"},
+                                   Keyset(datetime(2026, 1, 1, tzinfo=UTC), 7, False))
+    assert page_statement(later) is not page_statement(ada)
+    assert count_statement(later) is count_statement(ada)
+    assert later_values["after_pk"] == 7

@@ -10,9 +10,9 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,7 +44,13 @@ from quill.fhir.port import (
 from quill.fhir.query import parse_search
 from quill.fhir.references import local_references
 from quill.fhir.searchparams import SUPPORTED_TYPES, index_values
-from quill.fhir.sqlsearch import Keyset, count_of, filters, page_of
+from quill.fhir.sqlsearch import (
+    Keyset,
+    SearchShape,
+    count_statement,
+    page_statement,
+    search_shape,
+)
 from quill.fhir.validation import check_type, invalid_resource, validate_for_write
 
 Method = Literal["POST", "PUT", "DELETE"]
@@ -211,23 +217,23 @@ class EmbeddedFhirStore:
         check_type(resource_type)
         parsed = parse_search(resource_type, params, count)
         keyset = Keyset.decode(cursor) if cursor else None
-        where = filters(resource_type, parsed)
+        shape, values = search_shape(resource_type, parsed, keyset)
         if parsed.count == 0:
-            return SearchPage([], await self._total(where), None)
-        rows = (await self._db.execute(page_of(where, parsed, keyset))).all()
-        descending = keyset.descending if keyset else parsed.descending
+            return SearchPage([], await self._total(shape, values), None)
+        rows = (await self._db.execute(page_statement(shape), values)).all()
         page = rows[: parsed.count]
         next_cursor = None
         if len(rows) > parsed.count:
             last = page[-1]
-            next_cursor = Keyset(last.last_updated, last.pk, descending).encode()
+            next_cursor = Keyset(last.last_updated, last.pk, shape.descending).encode()
         # A first page that holds every match is its own total: no count statement.
-        total = len(page) if keyset is None and next_cursor is None else await self._total(where)
+        total = (len(page) if keyset is None and next_cursor is None
+                 else await self._total(shape, values))
         # Plain rows, decoded just now: each resource is the caller's own copy.
         return SearchPage([r.content for r in page], total, next_cursor)
 
-    async def _total(self, where: list[ColumnElement[bool]]) -> int:
-        return int((await self._db.execute(count_of(where))).scalar_one())
+    async def _total(self, shape: SearchShape, values: dict[str, Any]) -> int:
+        return int((await self._db.execute(count_statement(shape), values)).scalar_one())
 
     async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:
         check_type(resource_type)

@@ -45,7 +45,7 @@ from quill.fhir.port import (
     is_valid_id,
 )
 from quill.fhir.searchparams import normalise
-from quill.fhir.sqlsearch import _upper
+from quill.fhir.sqlsearch import Statements, upper_bound
 
 RESOURCES = FhirResourceRow.__table__
 R = RESOURCES.c
@@ -77,9 +77,8 @@ _NAME_LOW = bindparam("name_low", type_=String)
 _NAME_HIGH = bindparam("name_high", type_=String)
 _IDENTIFIER = bindparam("identifier", type_=String)
 # Built statements kept per shape; a shape names its sources' SQL and values, so a caller
-# whose organisations change gets a new one. Bounded: the oldest goes first.
-_STATEMENTS: dict[Hashable, Select[Any]] = {}
-MAX_STATEMENTS = 512
+# whose organisations change gets a new one.
+_STATEMENTS: Statements[Select[Any]] = Statements(512)
 
 
 def _matching(param: str, condition: ColumnElement[bool]) -> Select[Any]:
@@ -161,7 +160,7 @@ def _values(query: PatientQuery) -> dict[str, Any]:
         values["after"] = query.after
     if query.name_prefix:
         prefix = normalise(query.name_prefix)
-        values.update(name_low=prefix, name_high=_upper(prefix))
+        values.update(name_low=prefix, name_high=upper_bound(prefix))
     if query.identifier:
         values["identifier"] = query.identifier
     return values
@@ -173,12 +172,7 @@ def _statement(query: PatientQuery) -> tuple[Select[Any], dict[str, Any]]:
     shape = _shape(query)
     if shape is None:
         return _build(query), _values(query)
-    statement = _STATEMENTS.get(shape)
-    if statement is None:
-        if len(_STATEMENTS) >= MAX_STATEMENTS:
-            del _STATEMENTS[next(iter(_STATEMENTS))]
-        statement = _STATEMENTS[shape] = _build(query)
-    return statement, _values(query)
+    return _STATEMENTS.get(shape, lambda: _build(query)), _values(query)
 
 
 def patient_page_query(query: PatientQuery) -> Select[Any]:
