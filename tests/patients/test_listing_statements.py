@@ -63,3 +63,11 @@ async def test_a_caller_sees_the_patients_of_an_organisation_they_join_and_leave
             StaffMembership.user_id == clinic.staff.user_id))).scalar_one()
         await db.delete(membership)
     assert await _listed(client, headers) == ["own-1"]
+
+
+def test_a_source_whose_values_cannot_key_a_statement_is_built_each_time() -> None:
+    listed = PatientQuery(limit=50, id_sources=[select(PatientMembership.patient_id).where(
+        PatientMembership.organisation_id.in_([1, 2]))])
+    first, values = _statement(listed)
+    assert _statement(listed)[0] is not first
+    assert values == {"page_size": 51}

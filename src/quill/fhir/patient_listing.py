@@ -140,7 +140,12 @@ def _identity(statement: Select[Any] | None) -> Hashable:
     key = statement._generate_cache_key()
     if key is None:
         return None
-    return key.key, tuple(param.effective_value for param in key.bindparams)
+    identity = key.key, tuple(param.effective_value for param in key.bindparams)
+    try:
+        hash(identity)
+    except TypeError:  # e.g. a list of values: build that statement each time instead
+        return None
+    return identity
 
 
 def _shape(query: PatientQuery) -> Hashable | None:
