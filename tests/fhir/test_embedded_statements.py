@@ -126,3 +126,22 @@ def test_searches_of_one_shape_share_their_statements_and_values_stay_apart() ->
     assert page_statement(later) is not page_statement(ada)
     assert count_statement(later) is count_statement(ada)
     assert later_values["after_pk"] == 7
+
+
+async def test_a_caller_that_reads_no_total_is_never_counted(app: FastAPI) -> None:
+    await _store_patients(app, 5)
+    runtime = runtime_of(app)
+    cursor: str | None = None
+    seen: list[str] = []
+    while True:
+        async with unit_of_work(runtime.session_factory) as db:
+            store = runtime.fhir.store(db)
+            with count_statements(runtime.engine) as statements:
+                page = await store.search("Patient", {"family": "counted"}, count=2,
+                                          cursor=cursor, total=False)
+        assert (page.total, len(statements)) == (None, 1)
+        seen += [r["id"] for r in page.resources]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"stmt-{n}" for n in range(5)]

@@ -213,7 +213,8 @@ class EmbeddedFhirStore:
         await self._add_version(row, "DELETE", None)
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
-                     count: int | None = None, cursor: str | None = None) -> SearchPage:
+                     count: int | None = None, cursor: str | None = None,
+                     total: bool = True) -> SearchPage:
         check_type(resource_type)
         parsed = parse_search(resource_type, params, count)
         keyset = Keyset.decode(cursor) if cursor else None
@@ -226,11 +227,14 @@ class EmbeddedFhirStore:
         if len(rows) > parsed.count:
             last = page[-1]
             next_cursor = Keyset(last.last_updated, last.pk, shape.descending).encode()
-        # A first page that holds every match is its own total: no count statement.
-        total = (len(page) if keyset is None and next_cursor is None
-                 else await self._total(shape, values))
         # Plain rows, decoded just now: each resource is the caller's own copy.
-        return SearchPage([r.content for r in page], total, next_cursor)
+        resources = [r.content for r in page]
+        if not total:
+            return SearchPage(resources, None, next_cursor)
+        # A first page that holds every match is its own total: no count statement.
+        if keyset is None and next_cursor is None:
+            return SearchPage(resources, len(page), next_cursor)
+        return SearchPage(resources, await self._total(shape, values), next_cursor)
 
     async def _total(self, shape: SearchShape, values: dict[str, Any]) -> int:
         return int((await self._db.execute(count_statement(shape), values)).scalar_one())
