@@ -68,10 +68,11 @@ class CommittingStore:
             await self._store(db).delete(resource_type, resource_id)
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
-                     count: int | None = None, cursor: str | None = None) -> SearchPage:
+                     count: int | None = None, cursor: str | None = None,
+                     total: bool = True) -> SearchPage:
         async with unit_of_work(self._runtime.session_factory) as db:
             return await self._store(db).search(resource_type, params, count=count,
-                                                cursor=cursor)
+                                                cursor=cursor, total=total)
 
     async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:
         async with unit_of_work(self._runtime.session_factory) as db:

@@ -45,15 +45,27 @@ from quill.fhir.port import (
 from quill.fhir.query import parse_search
 from quill.fhir.references import local_references
 from quill.fhir.searchparams import SUPPORTED_TYPES, index_values
-from quill.fhir.sqlsearch import Keyset, count_query, page_query
+from quill.fhir.sqlsearch import (
+    Keyset,
+    SearchShape,
+    count_statement,
+    page_statement,
+    search_shape,
+)
 from quill.fhir.validation import check_type, invalid_resource, validate_for_write
 
 Method = Literal["POST", "PUT", "DELETE"]
+# Reads select plain rows (no ORM entity, so no identity-map copy to protect) with a
+# statement built once. Every write of this store flushes before it returns, so these
+# Core selects see the session's own writes.
+_RESOURCES: Table = FhirResourceRow.__table__  # type: ignore[assignment]  # a declarative Table
+R = _RESOURCES.c
+_CURRENT_CONTENT = select(R.deleted, R.content).where(
+    R.resource_type == bindparam("resource_type"), R.resource_id == bindparam("resource_id"))
 
 
 # The write path's statements, built once. Core inserts into the tables: the rows are
 # never needed as entities in the session that writes them.
-_RESOURCES: Table = FhirResourceRow.__table__  # type: ignore[assignment]  # a declarative Table
 _INSERT_RESOURCE = insert(_RESOURCES).returning(_RESOURCES.c.pk)
 _INSERT_VERSION = insert(FhirVersionRow.__table__)  # type: ignore[arg-type]
 _INSERT_INDEX = insert(FhirSearchIndexRow.__table__)  # type: ignore[arg-type]
@@ -163,12 +175,17 @@ class EmbeddedFhirStore:
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         check_type(resource_type)
-        row = await self._current(resource_type, resource_id)
-        if row is not None and (row.deleted or row.content is None):
-            raise Gone(f"{resource_type}/{resource_id[:64]} was deleted")
-        if row is None or row.content is None:
+        row = None
+        if is_valid_id(resource_id):  # nothing can be stored under an id FHIR does not allow
+            row = (await self._db.execute(_CURRENT_CONTENT, {
+                "resource_type": resource_type, "resource_id": resource_id})).one_or_none()
+        if row is None:
             raise NotFound(f"{resource_type}/{resource_id[:64]} not found")
-        return copy.deepcopy(row.content)
+        if row.deleted or row.content is None:
+            raise Gone(f"{resource_type}/{resource_id[:64]} was deleted")
+        # Decoded from the row just now: the caller's own copy.
+        content: Resource = row.content
+        return content
 
     async def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
         check_type(resource_type)
@@ -222,21 +239,31 @@ class EmbeddedFhirStore:
         await self._add_version(row.pk, row.version_id, row.last_updated, "DELETE", None)
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
-                     count: int | None = None, cursor: str | None = None) -> SearchPage:
+                     count: int | None = None, cursor: str | None = None,
+                     total: bool = True) -> SearchPage:
         check_type(resource_type)
         parsed = parse_search(resource_type, params, count)
         keyset = Keyset.decode(cursor) if cursor else None
-        total = int((await self._db.execute(count_query(resource_type, parsed))).scalar_one())
+        shape, values = search_shape(resource_type, parsed, keyset)
         if parsed.count == 0:
-            return SearchPage([], total, None)
-        rows = (await self._db.execute(page_query(resource_type, parsed, keyset))).all()
-        descending = keyset.descending if keyset else parsed.descending
+            return SearchPage([], await self._total(shape, values), None)
+        rows = (await self._db.execute(page_statement(shape), values)).all()
         page = rows[: parsed.count]
         next_cursor = None
         if len(rows) > parsed.count:
             last = page[-1]
-            next_cursor = Keyset(last.last_updated, last.pk, descending).encode()
-        return SearchPage([copy.deepcopy(r.content) for r in page], total, next_cursor)
+            next_cursor = Keyset(last.last_updated, last.pk, shape.descending).encode()
+        # Plain rows, decoded just now: each resource is the caller's own copy.
+        resources = [r.content for r in page]
+        if not total:
+            return SearchPage(resources, None, next_cursor)
+        # A first page that holds every match is its own total: no count statement.
+        if keyset is None and next_cursor is None:
+            return SearchPage(resources, len(page), next_cursor)
+        return SearchPage(resources, await self._total(shape, values), next_cursor)
+
+    async def _total(self, shape: SearchShape, values: dict[str, Any]) -> int:
+        return int((await self._db.execute(count_statement(shape), values)).scalar_one())
 
     async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:
         check_type(resource_type)
@@ -328,7 +355,7 @@ def _lookup_query(kinds: int, with_target: bool) -> Select[Any]:
     """``_lookup``'s statement, built once per shape: ``kinds`` referenced types, each
     with its list of ids (one index range per type, where a row-value IN would scan), and
     the written resource's own (type, id)."""
-    columns = _RESOURCES.c
+    columns = R
     asked = [and_(columns.resource_type == bindparam(f"type_{number}"),
                   columns.resource_id.in_(bindparam(f"ids_{number}", expanding=True)),
                   columns.deleted.is_(False))

@@ -16,11 +16,21 @@ server's own search.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, false, select, union
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    false,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.db.keyset import decode_values, encode_values
@@ -35,7 +45,7 @@ from quill.fhir.port import (
     is_valid_id,
 )
 from quill.fhir.searchparams import normalise
-from quill.fhir.sqlsearch import _upper
+from quill.fhir.sqlsearch import Statements, upper_bound
 
 RESOURCES = FhirResourceRow.__table__
 R = RESOURCES.c
@@ -59,8 +69,19 @@ class PatientQuery:
     identifier: str | None = None
 
 
-def _matching(param: str, value: str, prefix: bool) -> Select[Any]:
-    condition = (IX.value >= value) & (IX.value < _upper(value)) if prefix else IX.value == value
+# The listing's own values travel as bind parameters, so one built statement serves every
+# page of the same shape (see ``_statement``).
+_PAGE_SIZE = bindparam("page_size", type_=Integer)  # the limit plus one
+_AFTER = bindparam("after", type_=String)
+_NAME_LOW = bindparam("name_low", type_=String)
+_NAME_HIGH = bindparam("name_high", type_=String)
+_IDENTIFIER = bindparam("identifier", type_=String)
+# Built statements kept per shape; a shape names its sources' SQL and values, so a caller
+# whose organisations change gets a new one.
+_STATEMENTS: Statements[Select[Any]] = Statements(512)
+
+
+def _matching(param: str, condition: ColumnElement[bool]) -> Select[Any]:
     return select(IX.resource_pk).where(IX.resource_type == "Patient", IX.param == param,
                                         condition)
 
@@ -70,9 +91,10 @@ def _row_filters(query: PatientQuery) -> list[ColumnElement[bool]]:
     if query.exclude_ids is not None:
         where.append(R.resource_id.not_in(query.exclude_ids))
     if query.name_prefix:
-        where.append(R.pk.in_(_matching("name", normalise(query.name_prefix), prefix=True)))
+        where.append(R.pk.in_(_matching("name", (IX.value >= _NAME_LOW)
+                                        & (IX.value < _NAME_HIGH))))
     if query.identifier:
-        where.append(R.pk.in_(_matching("identifier", query.identifier, prefix=False)))
+        where.append(R.pk.in_(_matching("identifier", IX.value == _IDENTIFIER)))
     return where
 
 
@@ -82,9 +104,9 @@ def _first_of(source: Select[Any], query: PatientQuery) -> Select[Any]:
     key = ids.c[0]
     where = _row_filters(query)
     if query.after is not None:
-        where.append(key > query.after)  # on the source's column, so its index range starts there
+        where.append(key > _AFTER)  # on the source's column, so its index range starts there
     return (select(key.label("id")).join(RESOURCES, R.resource_id == key).where(*where)
-            .order_by(key).limit(query.limit + 1))
+            .order_by(key).limit(_PAGE_SIZE))
 
 
 def page_ids(sources: Sequence[Select[Any]], query: PatientQuery
@@ -94,11 +116,10 @@ def page_ids(sources: Sequence[Select[Any]], query: PatientQuery
     if not firsts:
         return select(R.resource_id).where(false())
     merged = union(*firsts) if len(firsts) > 1 else firsts[0]
-    return merged.order_by(merged.selected_columns[0]).limit(query.limit + 1)
+    return merged.order_by(merged.selected_columns[0]).limit(_PAGE_SIZE)
 
 
-def patient_page_query(query: PatientQuery) -> Select[Any]:
-    """The page (plus one row, to tell whether more follow), ordered by patient id."""
+def _build(query: PatientQuery) -> Select[Any]:
     if query.id_sources is not None:
         wanted = page_ids(query.id_sources, query)
         return (select(R.resource_id, R.content)
@@ -106,14 +127,70 @@ def patient_page_query(query: PatientQuery) -> Select[Any]:
                 .order_by(R.resource_id))
     where = _row_filters(query)
     if query.after is not None:
-        where.append(R.resource_id > query.after)
+        where.append(R.resource_id > _AFTER)
     return (select(R.resource_id, R.content).where(*where).order_by(R.resource_id)
-            .limit(query.limit + 1))
+            .limit(_PAGE_SIZE))
+
+
+def _identity(statement: Select[Any] | None) -> Hashable:
+    """What a source selects, values included; None when SQLAlchemy cannot tell."""
+    if statement is None:
+        return ()
+    # SQLAlchemy's own key for its statement cache: the SQL and, apart, its values.
+    key = statement._generate_cache_key()
+    if key is None:
+        return None
+    identity = key.key, tuple(param.effective_value for param in key.bindparams)
+    try:
+        hash(identity)
+    except TypeError:  # e.g. a list of values: build that statement each time instead
+        return None
+    return identity
+
+
+def _shape(query: PatientQuery) -> Hashable | None:
+    """What the built statement depends on; None when some source cannot be told apart."""
+    parts = [_identity(query.exclude_ids)]
+    if query.id_sources is not None:
+        parts += [_identity(source) for source in query.id_sources]
+    if any(part is None for part in parts):
+        return None
+    return (query.id_sources is None, *parts, query.after is not None,
+            bool(query.name_prefix), bool(query.identifier))
+
+
+def _values(query: PatientQuery) -> dict[str, Any]:
+    values: dict[str, Any] = {"page_size": query.limit + 1}
+    if query.after is not None:
+        values["after"] = query.after
+    if query.name_prefix:
+        prefix = normalise(query.name_prefix)
+        values.update(name_low=prefix, name_high=upper_bound(prefix))
+    if query.identifier:
+        values["identifier"] = query.identifier
+    return values
+
+
+def _statement(query: PatientQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """The page's statement, built once per shape (building and keying a union of
+    per-source subqueries cost more than the rest of a listing), and its values."""
+    shape = _shape(query)
+    if shape is None:
+        return _build(query), _values(query)
+    return _STATEMENTS.get(shape, lambda: _build(query)), _values(query)
+
+
+def patient_page_query(query: PatientQuery) -> Select[Any]:
+    """The page (plus one row, to tell whether more follow), ordered by patient id."""
+    statement, values = _statement(query)
+    return statement.params(values)
 
 
 async def list_patients(db: AsyncSession, query: PatientQuery) -> list[Resource]:
-    rows = (await db.execute(patient_page_query(query))).all()
-    return [dict(row.content) for row in rows if row.content is not None]
+    statement, values = _statement(query)
+    rows = (await db.execute(statement, values)).all()
+    # Plain rows, decoded for this call: the resources are the caller's own.
+    return [row.content for row in rows if row.content is not None]
 
 
 def _encode(kind: str, value: str) -> str:

@@ -128,7 +128,10 @@ class FhirStore(Protocol):
         ...
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
-                     count: int | None = None, cursor: str | None = None) -> SearchPage:
+                     count: int | None = None, cursor: str | None = None,
+                     total: bool = True) -> SearchPage:
+        """One page of matches. ``total=False``: the caller does not read ``SearchPage.total``,
+        so a store may leave it None rather than count the matches."""
         ...
 
     async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:

@@ -59,9 +59,11 @@ class TimedFhirStore:
             await self._inner.delete(resource_type, resource_id)
 
     async def search(self, resource_type: str, params: SearchParams | None = None, *,
-                     count: int | None = None, cursor: str | None = None) -> SearchPage:
+                     count: int | None = None, cursor: str | None = None,
+                     total: bool = True) -> SearchPage:
         async with self._timed("search"):
-            return await self._inner.search(resource_type, params, count=count, cursor=cursor)
+            return await self._inner.search(resource_type, params, count=count, cursor=cursor,
+                                            total=total)
 
     async def history(self, resource_type: str, resource_id: str) -> list[HistoryEntry]:
         async with self._timed("history"):

@@ -53,8 +53,12 @@ class Search:
         return cls(text, None)
 
 
+# Built once: the listing keys its statement on this select's SQL.
+_INACTIVE_IDS = select(PatientRecord.patient_id).where(PatientRecord.is_active.is_(False))
+
+
 def inactive_ids() -> Select[Any]:
-    return select(PatientRecord.patient_id).where(PatientRecord.is_active.is_(False))
+    return _INACTIVE_IDS
 
 
 def selection(req: ListRequest, allowed: list[Select[Any]] | None, include_inactive: bool

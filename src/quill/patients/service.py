@@ -194,7 +194,8 @@ class PatientService:
 
     async def _ensure_unique_nhs(self, nhs_number: str, own_id: str | None) -> None:
         page = await self.fhir.search(
-            "Patient", {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs_number}"}, count=2)
+            "Patient", {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs_number}"}, count=2,
+            total=False)
         if any(found.get("id") != own_id for found in page.resources):
             raise Conflict(DUPLICATE_NHS)
 

@@ -102,7 +102,7 @@ class PrescriptionService:
         await self.patients.visible_patient(patient_id)
         found = await self.fhir.search(
             "MedicationRequest", {"patient": patient_id, "_sort": "-_lastUpdated"},
-            count=limit)
+            count=limit, total=False)
         await self.auditor.record("prescription.list", "MedicationRequest", None,
                                   patient_id=patient_id)
         return [PrescriptionSummary.of(resource) for resource in found.resources

@@ -74,6 +74,7 @@ async def included(store: FhirStore, matches: list[Resource], includes: list[Inc
     for kind, idents in wanted.items():
         for start in range(0, len(idents), MAX_COUNT):
             chunk = idents[start:start + MAX_COUNT]
-            page = await store.search(kind, {"_id": ",".join(chunk)}, count=len(chunk))
+            page = await store.search(kind, {"_id": ",".join(chunk)}, count=len(chunk),
+                                      total=False)
             found += page.resources
     return found
