@@ -3,6 +3,8 @@ same whether the caller may see 5 patients or 50 (the filter lives inside the qu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -13,10 +15,18 @@ from quill.access.policy import can_see_patient, visible_patient_sources
 from quill.fhir.patient_listing import PatientQuery, patient_page_query
 from quill.identity.caller import Caller
 from quill.identity.models import User
+from quill.settings import Settings
+from tests.conftest import make_settings
 from tests.fhir.bulk import load_patients
 from tests.helpers import runtime_of
 from tests.patients.conftest import Clinic
 from tests.statements import count_statements, sqlite_steps
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # No periodic audit checkpoint: its read of the chain head would land in a count.
+    return make_settings(database_url, tmp_path, audit_checkpoint_seconds=3600)
 
 BULK = 100_000
 # At most: authentication (session, user, features), the audit row and the page.

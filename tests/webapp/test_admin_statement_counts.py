@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
 
 from quill.identity.models import User
+from quill.settings import Settings
+from tests.conftest import make_settings
 from tests.helpers import make_user, runtime_of
 from tests.statements import count_statements
 from tests.webapp.support import signed_in
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # No periodic audit checkpoint: its read of the chain head would land in a count.
+    return make_settings(database_url, tmp_path, audit_checkpoint_seconds=3600)
 
 
 async def _count(app: FastAPI, http: httpx.AsyncClient, path: str) -> int:
