@@ -14,6 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quill.fhir.port import PatientSelection, Resource
+from quill.fhir.searchparams import normalise as name_search_form
 from quill.patients.models import PatientRecord
 from quill.patients.nhs_number import normalise
 
@@ -50,6 +51,9 @@ class Search:
         digits = normalise(text)
         if digits.isascii() and digits.isdigit():
             return cls(None, digits)
+        if not name_search_form(text):
+            # Nothing a name could start with (a lone accent, say): every name matches.
+            return cls(None, None)
         return cls(text, None)
 
 
