@@ -91,8 +91,12 @@ async def _projection(app: FastAPI, conversation_id: int) -> tuple[Any, ...]:
     return tuple(newest), tuple(thread), copies
 
 
+# Unlocked: the post locks the thread itself. Locked: the route loads it locked and the
+# post takes it as loaded, so a poster that waited for the lock must still see the values
+# the one before it committed.
+@pytest.mark.parametrize("lock", [False, True], ids=["post-locks", "loaded-locked"])
 async def test_concurrent_posters_leave_the_newest_message_in_the_projection(
-        app: FastAPI, client: httpx.AsyncClient, clock: Any) -> None:
+        app: FastAPI, client: httpx.AsyncClient, clock: Any, lock: bool) -> None:
     runtime = runtime_of(app)
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs one writer at a time; the race needs concurrent writers")
@@ -101,10 +105,12 @@ async def test_concurrent_posters_leave_the_newest_message_in_the_projection(
     posters = [world.users["staff_same"], world.users["admin"]]
     clock.advance(seconds=1)
     first_store = _HeldFhir(cast(FhirStore, None))
-    first = asyncio.create_task(_post(app, posters[0], thread["id"], "older", first_store))
+    first = asyncio.create_task(_post(app, posters[0], thread["id"], "older", first_store,
+                                      lock=lock))
     await first_store.reached.wait()  # its message is in, its time taken, not yet committed
     clock.advance(seconds=1)
-    others = [asyncio.create_task(_post(app, posters[i % 2], thread["id"], f"newer {i}"))
+    others = [asyncio.create_task(_post(app, posters[i % 2], thread["id"], f"newer {i}",
+                                        lock=lock))
               for i in range(1, 4)]
     await _settled(app, others)
     first_store.release.set()
@@ -116,32 +122,3 @@ async def test_concurrent_posters_leave_the_newest_message_in_the_projection(
     assert copies == {newest_at}
     listing = (await client.get("/api/conversations", headers=world.headers["admin"])).json()
     assert listing["conversations"][0]["last_message_preview"] == newest_body
-
-
-async def test_posters_that_load_the_thread_locked_leave_the_newest_message_too(
-        app: FastAPI, client: httpx.AsyncClient, clock: Any) -> None:
-    """The route loads the thread locked and the post takes it as loaded: a poster that
-    waited for the lock must still see the values the one before it committed."""
-    runtime = runtime_of(app)
-    if runtime.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one writer at a time; the race needs concurrent writers")
-    world = await messaging_world(app)
-    thread = await start_thread(client, world, participant_ids=[world.users["admin"].id])
-    posters = [world.users["staff_same"], world.users["admin"]]
-    clock.advance(seconds=1)
-    first_store = _HeldFhir(cast(FhirStore, None))
-    first = asyncio.create_task(_post(app, posters[0], thread["id"], "older", first_store,
-                                      lock=True))
-    await first_store.reached.wait()
-    clock.advance(seconds=1)
-    others = [asyncio.create_task(_post(app, posters[i % 2], thread["id"], f"newer {i}",
-                                        lock=True))
-              for i in range(1, 4)]
-    await _settled(app, others)
-    first_store.release.set()
-    await asyncio.gather(first, *others)
-    newest, (last_id, updated_at), copies = await _projection(app, thread["id"])
-    newest_id, newest_at, newest_body = newest
-    assert newest_body != "older"
-    assert (last_id, updated_at) == (newest_id, newest_at)
-    assert copies == {newest_at}
