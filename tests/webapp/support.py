@@ -11,8 +11,12 @@ import httpx
 from fastapi import FastAPI
 
 from quill.webapp.rendering import CONTENT_SECURITY_POLICY
-from tests.helpers import DEFAULT_PASSWORD
+from tests.helpers import DEFAULT_PASSWORD, runtime_of
+from tests.statements import count_statements
 
+# Seconds between audit checkpoints for statement-count tests: none during a test, so the
+# checkpointer's periodic read never lands in a count.
+QUIET = 3600.0
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -55,3 +59,13 @@ async def signed_in(app: FastAPI, username: str) -> AsyncIterator[httpx.AsyncCli
         response = await sign_in(http, username)
         assert response.status_code == 303, response.text
         yield http
+
+
+async def page_statements(app: FastAPI, http: httpx.AsyncClient, path: str) -> list[str]:
+    """The statements of a second visit to ``path``: the first fills the caches, so every
+    count sees the caller cache in the same state."""
+    assert (await http.get(path)).status_code == 200
+    with count_statements(runtime_of(app).engine) as statements:
+        response = await http.get(path)
+    assert response.status_code == 200
+    return list(statements)

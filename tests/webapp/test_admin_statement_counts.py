@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
@@ -14,8 +13,7 @@ from quill.identity.models import User
 from quill.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import make_user, runtime_of
-from tests.statements import count_statements
-from tests.webapp.support import signed_in
+from tests.webapp.support import page_statements, signed_in
 
 
 @pytest.fixture
@@ -23,13 +21,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     # No periodic audit checkpoint: its read of the chain head would land in a count.
     return make_settings(database_url, tmp_path, audit_checkpoint_seconds=3600)
 
-
-async def _count(app: FastAPI, http: httpx.AsyncClient, path: str) -> int:
-    assert (await http.get(path)).status_code == 200
-    with count_statements(runtime_of(app).engine) as statements:
-        response = await http.get(path)
-    assert response.status_code == 200
-    return len(statements)
 
 
 async def _users(app: FastAPI, prefix: str, count: int) -> None:
@@ -48,12 +39,12 @@ async def test_user_list_and_audit_cost_the_same_for_5_or_500_rows(app: FastAPI)
     await make_user(app, "boss", level="admin", profession="system_administrator")
     await _users(app, "few", 5)
     async with signed_in(app, "boss") as http:
-        small = [await _count(app, http, path) for path in ("/admin/users?q=few",
+        small = [len(await page_statements(app, http, path)) for path in ("/admin/users?q=few",
                                                             "/admin/audit")]
         await _users(app, "many", 500)
         for _ in range(250):  # 250 more audit entries (each look records one)
             await http.get("/admin/audit?user=boss")
-        large = [await _count(app, http, path) for path in ("/admin/users?q=many",
+        large = [len(await page_statements(app, http, path)) for path in ("/admin/users?q=many",
                                                             "/admin/audit")]
     assert small == large, (small, large)
     assert max(large) <= 12, large

@@ -4,27 +4,14 @@ the audit checkpointer's periodic chain-head read kept out of the counted window
 
 from __future__ import annotations
 
-import httpx
-from fastapi import FastAPI
 from sqlalchemy import insert
 
 from quill.access.models import PatientMembership
 from tests.auth.conftest import AppFactory
 from tests.fhir.bulk import load_patients
 from tests.helpers import make_organisation, make_user, runtime_of
-from tests.statements import count_statements
 from tests.webapp.patient_world import PATIENT, add_prescriptions, add_threads, store_patient
-from tests.webapp.support import signed_in
-
-QUIET = 3600.0  # seconds between audit checkpoints: none during a test
-
-
-async def _statements(app: FastAPI, http: httpx.AsyncClient, path: str) -> list[str]:
-    assert (await http.get(path)).status_code == 200
-    with count_statements(runtime_of(app).engine) as statements:
-        response = await http.get(path)
-    assert response.status_code == 200
-    return list(statements)
+from tests.webapp.support import QUIET, page_statements, signed_in
 
 
 async def test_the_patient_list_costs_the_same_for_5_or_500_patients(
@@ -46,7 +33,7 @@ async def test_the_patient_list_costs_the_same_for_5_or_500_patients(
     counts = []
     for name, expected in (("few-patients", 5), ("many-patients", 25)):
         async with signed_in(app, name) as http:
-            statements = await _statements(app, http, "/patients")
+            statements = await page_statements(app, http, "/patients")
             shown = (await http.get("/patients")).text.count('class="patient-row"')
             assert shown == expected
         counts.append(statements)
@@ -65,7 +52,7 @@ async def test_the_patient_page_costs_the_same_for_5_or_500_rows(
     await add_threads(app, PATIENT, viewer.id, 1, 5)
     await add_prescriptions(app, PATIENT, viewer, 5)
     async with signed_in(app, "sees-all") as http:
-        small = await _statements(app, http, f"/patients/{PATIENT}")
+        small = await page_statements(app, http, f"/patients/{PATIENT}")
     await add_threads(app, PATIENT, viewer.id, 6, 495)
     await add_prescriptions(app, PATIENT, viewer, 495)
     # Signed in again after the slow loading, so both counts find the caller in the
@@ -73,7 +60,7 @@ async def test_the_patient_page_costs_the_same_for_5_or_500_rows(
     async with signed_in(app, "sees-all") as http:
         for _ in range(5):  # more access-log rows too
             assert (await http.get(f"/patients/{PATIENT}")).status_code == 200
-        large = await _statements(app, http, f"/patients/{PATIENT}")
+        large = await page_statements(app, http, f"/patients/{PATIENT}")
         page = (await http.get(f"/patients/{PATIENT}")).text
         assert page.count('class="prescription-row"') == 20
         assert page.count('class="access-row"') == 20

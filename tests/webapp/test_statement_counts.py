@@ -22,18 +22,7 @@ from quill.messaging.models import Conversation, ConversationParticipant, Messag
 from tests.auth.conftest import AppFactory
 from tests.helpers import logged_in, make_organisation, make_user, runtime_of
 from tests.messaging.bulk import load_threads
-from tests.statements import count_statements
-from tests.webapp.support import browser, signed_in
-
-QUIET = 3600.0  # seconds between audit checkpoints: none during a test
-
-
-async def _statements(app: FastAPI, http: httpx.AsyncClient, path: str) -> list[str]:
-    assert (await http.get(path)).status_code == 200
-    with count_statements(runtime_of(app).engine) as statements:
-        response = await http.get(path)
-    assert response.status_code == 200
-    return statements
+from tests.webapp.support import QUIET, browser, page_statements, signed_in
 
 
 async def _few_and_many_threads(app: FastAPI, few_name: str, many_name: str) -> None:
@@ -60,10 +49,10 @@ async def test_home_costs_the_same_for_5_or_500_threads(app_factory: AppFactory)
     app = await app_factory(audit_checkpoint_seconds=QUIET)
     await _few_and_many_threads(app, "few-threads", "many-threads")
     async with signed_in(app, "few-threads") as http:
-        small = await _statements(app, http, "/")
+        small = await page_statements(app, http, "/")
         assert (await http.get("/")).text.count('class="thread-list__item') == 5
     async with signed_in(app, "many-threads") as http:
-        large = await _statements(app, http, "/")
+        large = await page_statements(app, http, "/")
         page = (await http.get("/")).text
         assert page.count('class="thread-list__item') == 50
         assert "1 unread" in page  # each thread: two messages, one from the writer
@@ -86,7 +75,7 @@ async def test_account_costs_the_same_for_5_or_500_sessions(app_factory: AppFact
                  "refresh_jti": None}
                 for _ in range(sessions - 1)])
         async with signed_in(app, name) as http:
-            statements = await _statements(app, http, "/account")
+            statements = await page_statements(app, http, "/account")
             listed = (await http.get("/account")).text.count('class="session-list__item"')
             assert listed == sessions
         counts.append(len(statements))
@@ -132,17 +121,17 @@ async def test_thread_page_costs_the_same_for_5_or_500_messages(app_factory: App
     await _thread_with_messages(app, 1, 1, 5, [reader.id, writer.id])
     await _thread_with_messages(app, 2, 1001, 500, [reader.id, writer.id])
     async with signed_in(app, "thread-reader") as http:
-        small = await _statements(app, http, "/threads/1")
-        large = await _statements(app, http, "/threads/2")
+        small = await page_statements(app, http, "/threads/1")
+        large = await page_statements(app, http, "/threads/2")
         page = (await http.get("/threads/2")).text
         assert len(re.findall(r'id="message-\d+"', page)) == 500
         assert "see the amendment" in page
         assert page.count('<option value="') == 2  # the statuses an active thread may take
         # Once read, the page costs what GET /api/conversations/{id} costs: marking read
         # again with nothing new writes nothing.
-        api = await _statements(app, http, "/api/conversations/2")
-        live = await _statements(app, http, "/threads/2/messages?after=1001")
-        people = await _statements(app, http, "/threads/2/participants")
+        api = await page_statements(app, http, "/api/conversations/2")
+        live = await page_statements(app, http, "/threads/2/messages?after=1001")
+        people = await page_statements(app, http, "/threads/2/participants")
         assert (await http.get("/threads/2/participants")).text.count('<option value="') == 4
     assert len(small) == len(large), (small, large)
     assert len(large) <= len(api), (large, api)
@@ -155,10 +144,10 @@ async def test_threads_list_costs_the_same_for_5_or_500_threads(app_factory: App
     app = await app_factory(audit_checkpoint_seconds=QUIET)
     await _few_and_many_threads(app, "few-list", "many-list")
     async with signed_in(app, "few-list") as http:
-        small = await _statements(app, http, "/threads")
+        small = await page_statements(app, http, "/threads")
         assert (await http.get("/threads")).text.count('class="thread-list__item') == 5
     async with signed_in(app, "many-list") as http:
-        large = await _statements(app, http, "/threads")
+        large = await page_statements(app, http, "/threads")
         page = (await http.get("/threads")).text
         assert page.count('class="thread-list__item') == 25
         assert "Older threads" in page
@@ -170,7 +159,7 @@ async def test_pages_shown_before_sign_in_send_no_statements(app_factory: AppFac
     app = await app_factory(audit_checkpoint_seconds=QUIET)
     async with browser(app) as http:
         for path in ("/sign-in", "/forgot-password", "/reset-password?token=abc"):
-            assert await _statements(app, http, path) == [], path
+            assert await page_statements(app, http, path) == [], path
 
 
 async def _patient_with_letters(app: FastAPI, name: str, letters: int) -> None:
@@ -206,7 +195,7 @@ async def test_my_record_pages_cost_the_same_for_5_or_60_letters_and_grants(
         counts = []
         for name, shown in (("few-letters", 5), ("many-letters", 50)):
             async with signed_in(app, name) as http:
-                counts.append(len(await _statements(app, http, path)))
+                counts.append(len(await page_statements(app, http, path)))
                 page = (await http.get(path)).text
             if path == "/my-record":
                 assert page.count('class="thread-list__item"') == shown
